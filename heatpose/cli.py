@@ -21,8 +21,9 @@ COMMANDS = {
 }
 
 
-class CommandError(Exception):
-    """An error the user can fix; printed as one line, exit status 2."""
+from heatpose.errors import HeatposeError
+
+CommandError = HeatposeError   # commands raise HeatposeError (or a subclass) for user errors
 
 
 def build_parser() -> argparse.ArgumentParser:
