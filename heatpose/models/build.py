@@ -1,0 +1,149 @@
+"""Building estimators: from a zoo name, from an architecture description, from a checkpoint."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from heatpose.codecs import codec_from_dict
+from heatpose.errors import CheckpointError
+from heatpose.models.backbones import build_backbone
+from heatpose.models.checkpoints import load_checkpoint, read_checkpoint, load_state_dict_checked
+from heatpose.models.estimator import TopdownEstimator
+from heatpose.models.heads import HeatmapHead, VisPredictHead
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class Architecture:
+    """What the network looks like; enough, with a codec and flip indices, to rebuild it.
+
+    backbone: 'resnet18'..'resnet152', 'hrnet_w32', 'hrnet_w48'; backbone_kwargs go to its
+    constructor (e.g. ``stem_channels``); deconv_* describe the SimpleBaseline head (empty for
+    HRNet's 1x1-conv head); visibility_head adds MMPose's VisPredictHead."""
+
+    backbone: str
+    num_keypoints: int
+    deconv_out_channels: Tuple[int, ...] = (256, 256, 256)
+    deconv_kernel_sizes: Tuple[int, ...] = (4, 4, 4)
+    visibility_head: bool = False
+    backbone_kwargs: Dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["deconv_out_channels"] = list(self.deconv_out_channels)
+        d["deconv_kernel_sizes"] = list(self.deconv_kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Architecture":
+        d = dict(d)
+        d["deconv_out_channels"] = tuple(d.get("deconv_out_channels", ()))
+        d["deconv_kernel_sizes"] = tuple(d.get("deconv_kernel_sizes", ()))
+        return cls(**d)
+
+    @classmethod
+    def from_preset(cls, preset: Any) -> "Architecture":
+        n = int(preset.num_deconv)
+        return cls(backbone=preset.backbone, num_keypoints=int(preset.num_keypoints),
+                   deconv_out_channels=(256,) * n, deconv_kernel_sizes=(4,) * n,
+                   visibility_head=bool(preset.visibility_head))
+
+
+def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
+                    name: Optional[str] = None, schema: Any = None, preset: Any = None,
+                    flip_test: bool = True) -> TopdownEstimator:
+    """Assemble backbone + head + codec. ``codec`` is a codec object or its dict form."""
+    if isinstance(codec, dict):
+        codec = codec_from_dict(codec)
+    if len(flip_indices) != arch.num_keypoints:
+        raise ValueError(f"flip_indices has {len(flip_indices)} entries for "
+                         f"{arch.num_keypoints} keypoints")
+    backbone = build_backbone(arch.backbone, **arch.backbone_kwargs)
+    head: torch.nn.Module = HeatmapHead(backbone.out_channels, arch.num_keypoints,
+                                        deconv_out_channels=arch.deconv_out_channels,
+                                        deconv_kernel_sizes=arch.deconv_kernel_sizes)
+    if arch.visibility_head:
+        head = VisPredictHead(head, backbone.out_channels, arch.num_keypoints)
+    model = TopdownEstimator(backbone, head, codec, flip_indices, name=name, schema=schema,
+                             preset=preset, flip_test=flip_test)
+    model.architecture = arch
+    return model
+
+
+def list_models(filter: Optional[str] = None) -> List[str]:
+    """Names (MMPose 1.x style) of every model-zoo preset, optionally filtered by substring."""
+    from heatpose.models.zoo import list_models as _list
+
+    return _list(filter)
+
+
+def build_model(name: str, checkpoint: Optional[PathLike] = None, pretrained: bool = False,
+                device: Union[str, torch.device] = "cpu", flip_test: Optional[bool] = None
+                ) -> TopdownEstimator:
+    """Build the zoo model ``name`` (1.x config name or 0.x alias), eval mode.
+
+    ``checkpoint``: a file to load (any supported layout); ``pretrained=True`` downloads the
+    preset's published checkpoint into the cache (HEATPOSE_HOME) and loads it."""
+    from heatpose.models.zoo import get_preset
+    from heatpose.schema import get_schema
+
+    preset = get_preset(name)
+    schema = get_schema(preset.dataset)
+    model = build_estimator(Architecture.from_preset(preset), dict(preset.codec),
+                            schema.flip_indices, name=preset.name, schema=schema, preset=preset,
+                            flip_test=preset.flip_test if flip_test is None else flip_test)
+    if checkpoint is None and pretrained:
+        from heatpose.inference.download import download
+
+        if not preset.checkpoint_url:
+            raise CheckpointError(f"{preset.name}: the model zoo lists no checkpoint for it")
+        checkpoint = download(preset.checkpoint_url)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
+    return model.to(device).eval()
+
+
+def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> TopdownEstimator:
+    """Rebuild a model from a heatpose checkpoint alone (its meta says what to build)."""
+    state, meta = read_checkpoint(path)
+    arch = meta.get("architecture")
+    if not isinstance(arch, dict) or "codec" not in meta or "flip_indices" not in meta:
+        name = meta.get("model_name")
+        if name:                                   # a zoo model saved without full metadata
+            model = build_model(str(name))
+            load_state_dict_checked(model, state, source=str(path))
+            return model.to(device).eval()
+        raise CheckpointError(f"{path}: no heatpose metadata (architecture, codec, flip_indices); "
+                              "use build_model(NAME, checkpoint=...) for MMPose/official files")
+    schema = None
+    if isinstance(meta.get("schema"), dict):
+        from heatpose.schema import KeypointSchema
+
+        schema = KeypointSchema.from_dict(meta["schema"])
+    preset = None
+    if meta.get("model_name"):
+        from heatpose.models.zoo import get_preset
+        from heatpose.errors import UnknownModelError
+
+        try:
+            preset = get_preset(str(meta["model_name"]))
+        except UnknownModelError:
+            preset = None                          # a custom model: its meta is all we need
+    model = build_estimator(Architecture.from_dict(arch), meta["codec"], meta["flip_indices"],
+                            name=meta.get("model_name"), schema=schema, preset=preset,
+                            flip_test=bool(meta.get("flip_test", True)))
+    load_state_dict_checked(model, state, source=str(path))
+    return model.to(device).eval()
+
+
+def save_model(model: TopdownEstimator, path: PathLike, **extra: Any) -> Path:
+    """Write a self-describing heatpose checkpoint (state_dict + JSON metadata), atomically."""
+    from heatpose.models.checkpoints import save_checkpoint
+
+    meta = model.metadata()
+    meta["architecture"] = model.architecture.to_dict()
+    return save_checkpoint(path, model.state_dict(), meta, **extra)

@@ -1,0 +1,223 @@
+"""The top-down estimator: backbone + head + codec, with batched crop, flip test and decode.
+
+    image + boxes -> crop_inputs -> forward -> flip test -> codec.decode -> crop_to_image
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from heatpose.codecs.flip import flip_heatmaps, flip_visibility
+from heatpose.data.geometry import (bbox_xyxy2cs, crop_matrix, crop_to_image, fix_aspect_ratio,
+                                    warp_image)
+from heatpose.data.images import read_image, validate_image
+from heatpose.errors import InputError
+
+# ImageNet statistics in RGB order, on the 0..255 scale (MMPose's PoseDataPreprocessor).
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+BBOX_PADDING = 1.25
+
+ImageLike = Union[np.ndarray, str, Path]
+
+
+@dataclass
+class PoseResult:
+    """Predictions for N boxes of one image, in image pixels.
+
+    keypoints: (N, K, 2) float32 (x, y); scores: (N, K) float32 (heatmap maxima);
+    bboxes: (N, 4) xyxy; visibility: (N, K) probabilities for visibility-head models, else None;
+    heatmaps: (N, K, h, w) the decoded (flip-averaged) heatmaps when asked for, else None;
+    centers / scales: (N, 2) crop window centre and (w, h) size in image pixels.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    bboxes: np.ndarray
+    centers: np.ndarray
+    scales: np.ndarray
+    visibility: Optional[np.ndarray] = None
+    heatmaps: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+def validate_bboxes(bboxes: Any, image_shape: Optional[Tuple[int, int]] = None,
+                    source: str = "bboxes") -> np.ndarray:
+    """Check and return (N, 4) float32 xyxy boxes; raise InputError naming the bad box."""
+    arr = np.asarray(bboxes, dtype=np.float32)
+    if arr.ndim == 1 and arr.size == 4:
+        arr = arr[None]
+    if arr.size == 0:
+        return np.zeros((0, 4), np.float32)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise InputError(f"{source}: expected an (N, 4) array of xyxy boxes, got shape {arr.shape}")
+    for i, box in enumerate(arr):
+        if not np.all(np.isfinite(box)):
+            raise InputError(f"{source}[{i}] = {box.tolist()}: box has a non-finite coordinate")
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise InputError(f"{source}[{i}] = {box.tolist()}: box must have x2 > x1 and y2 > y1 "
+                             "(xyxy pixels; xywh boxes need bbox_xywh2xyxy first)")
+        if image_shape is not None:
+            h, w = image_shape
+            if box[2] <= 0 or box[3] <= 0 or box[0] >= w or box[1] >= h:
+                raise InputError(f"{source}[{i}] = {box.tolist()}: box lies entirely outside the "
+                                 f"{w}x{h} image")
+    return arr
+
+
+class TopdownEstimator(nn.Module):
+    """A top-down heatmap pose model.
+
+    ``forward(x)`` maps a normalised (N, 3, H, W) batch to raw heatmaps (N, K, h, w).
+    ``predict(image, bboxes)`` runs the whole MMPose inference path on image boxes.
+
+    The state_dict holds only ``backbone.*`` and ``head.*`` (MMPose 1.x names).
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, codec: Any,
+                 flip_indices: Sequence[int], name: Optional[str] = None,
+                 schema: Any = None, preset: Any = None, flip_test: bool = True) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.codec = codec
+        self.flip_indices = [int(i) for i in flip_indices]
+        self.name = name
+        self.schema = schema
+        self.preset = preset
+        self.flip_test = flip_test
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
+
+    # ------------------------------------------------------------------ network
+    @property
+    def input_size(self) -> Tuple[int, int]:
+        """Network input (w, h) in pixels."""
+        return tuple(self.codec.input_size)
+
+    @property
+    def has_visibility(self) -> bool:
+        return hasattr(self.head, "vis_head")
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.flip_indices)
+
+    def forward_all(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(N, 3, H, W) -> (heatmaps (N, K, h, w), visibility probabilities (N, K) or None)."""
+        out = self.head(self.backbone(x))
+        if isinstance(out, tuple):
+            return out[0], out[1]
+        return out, None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) normalised RGB batch -> raw heatmaps (N, K, h, w)."""
+        return self.forward_all(x)[0]
+
+    def normalize(self, crops: torch.Tensor) -> torch.Tensor:
+        """uint8 BGR crops (N, H, W, 3) -> float RGB (N, 3, H, W), ImageNet-normalised."""
+        x = crops.to(self.pixel_mean.device).permute(0, 3, 1, 2).float().flip(1)
+        return (x - self.pixel_mean) / self.pixel_std
+
+    @torch.no_grad()
+    def forward_test(self, x: torch.Tensor, flip_test: Optional[bool] = None
+                     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Test-time forward with the flip test as one batched pass.
+
+        Returns flip-averaged heatmaps (N, K, h, w) and visibility (N, K) or None."""
+        flip = self.flip_test if flip_test is None else flip_test
+        if not flip:
+            return self.forward_all(x)
+        n = x.shape[0]
+        heatmaps, vis = self.forward_all(torch.cat([x, x.flip(-1)], dim=0))
+        hm_flip = flip_heatmaps(heatmaps[n:], self.flip_indices, flip_mode=self.codec.flip_mode,
+                                shift=self.codec.flip_shift)
+        heatmaps = (heatmaps[:n] + hm_flip) * 0.5
+        if vis is not None:
+            vis = (vis[:n] + flip_visibility(vis[n:], self.flip_indices)) * 0.5
+        return heatmaps, vis
+
+    # --------------------------------------------------------------- inference
+    def crop_inputs(self, image: np.ndarray, bboxes: np.ndarray
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Affine crops of the boxes (MMPose's GetBBoxCenterScale + TopdownAffine).
+
+        Returns uint8 BGR crops (N, H, W, 3), centers (N, 2) and aspect-fixed scales (N, 2)."""
+        w, h = self.input_size
+        centers, scales = bbox_xyxy2cs(bboxes, padding=BBOX_PADDING)
+        scales = fix_aspect_ratio(scales, aspect_ratio=w / h)
+        crops = np.zeros((len(bboxes), h, w, 3), dtype=np.uint8)
+        for i, (c, s) in enumerate(zip(centers, scales)):
+            m = crop_matrix(c, s, 0.0, (w, h), use_udp=self.codec.use_udp)
+            crops[i] = warp_image(image, m, (w, h))
+        return crops, centers, scales
+
+    @torch.no_grad()
+    def predict(self, image: ImageLike, bboxes: Optional[Any] = None,
+                flip_test: Optional[bool] = None, batch_size: int = 64,
+                return_heatmaps: bool = False) -> PoseResult:
+        """Keypoints of the people in ``bboxes`` ((N, 4) xyxy pixels; None = whole image).
+
+        ``image`` is a BGR uint8 (H, W, 3) array or an image file path."""
+        if isinstance(image, (str, Path)):
+            image = read_image(image)
+        else:
+            image = validate_image(image)
+        if bboxes is None:
+            bboxes = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
+        bboxes = validate_bboxes(bboxes, image.shape[:2])
+        crops, centers, scales = self.crop_inputs(image, bboxes)
+        return self.predict_crops(crops, centers, scales, bboxes, flip_test=flip_test,
+                                  batch_size=batch_size, return_heatmaps=return_heatmaps)
+
+    @torch.no_grad()
+    def predict_crops(self, crops: np.ndarray, centers: np.ndarray, scales: np.ndarray,
+                      bboxes: np.ndarray, flip_test: Optional[bool] = None,
+                      batch_size: int = 64, return_heatmaps: bool = False) -> PoseResult:
+        """Run prepared crops (N, H, W, 3) uint8 BGR through the network and decode to image px."""
+        k = self.num_keypoints
+        n = len(crops)
+        if n == 0:
+            empty = np.zeros((0, k), np.float32)
+            return PoseResult(np.zeros((0, k, 2), np.float32), empty, bboxes, centers, scales,
+                              empty if self.has_visibility else None)
+        was_training = self.training
+        self.eval()
+        heatmaps, vis = [], []
+        for start in range(0, n, batch_size):
+            x = self.normalize(torch.from_numpy(crops[start:start + batch_size]))
+            hm, v = self.forward_test(x, flip_test)
+            heatmaps.append(hm.float().cpu().numpy())
+            if v is not None:
+                vis.append(v.float().cpu().numpy())
+        self.train(was_training)
+        hm = np.concatenate(heatmaps)
+        kpts, scores = self.codec.decode(hm)
+        kpts = crop_to_image(kpts, self.input_size, centers, scales).astype(np.float32)
+        return PoseResult(kpts, scores.astype(np.float32), bboxes, centers, scales,
+                          np.concatenate(vis) if vis else None, hm if return_heatmaps else None)
+
+    # ------------------------------------------------------------------ metadata
+    def metadata(self) -> Dict[str, Any]:
+        """JSON-friendly description that, with the state_dict, rebuilds this model."""
+        meta: Dict[str, Any] = {
+            "model_name": self.name,
+            "codec": self.codec.to_dict(),
+            "input_size": list(self.input_size),
+            "flip_indices": self.flip_indices,
+            "flip_test": self.flip_test,
+        }
+        if self.preset is not None:
+            meta["preset"] = self.preset.to_dict()
+        if self.schema is not None:
+            meta["schema"] = self.schema.to_dict()
+        return meta
