@@ -1,0 +1,46 @@
+"""``heatpose demo``: the default model on the bundled photo (public domain, NASA)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from heatpose.errors import DownloadError, HeatposeError
+
+DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "astronaut.jpg"
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from heatpose.commands.infer import add_model_args
+
+    p = sub.add_parser("demo", help="run the default model on a bundled photo",
+                       description=__doc__)
+    add_model_args(p)
+    p.add_argument("--image", default=str(DEMO_IMAGE), help="photo to use (default: bundled)")
+    p.add_argument("--out", default="heatpose_demo", help="output folder (default heatpose_demo)")
+    p.add_argument("--kpt-thr", type=float, default=0.3)
+    p.set_defaults(func=run, heatmaps=False, no_draw=False, input=None)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from heatpose.commands import infer
+
+    args.input = args.image
+    args.quiet = True
+    if not (args.whole_image or args.det_file or args.detector_model):
+        # one person fills the demo photo: without the detector the whole image is the box
+        try:
+            from heatpose.inference.detector import YOLOXDetector
+
+            args.detector_model = str(YOLOXDetector.from_pretrained("yolox-nano").model_path)
+        except (DownloadError, HeatposeError) as exc:
+            print(f"note: person detector unavailable ({exc}); using the whole image as the box",
+                  file=sys.stderr)
+            args.whole_image = True
+    try:
+        code = infer.run(args)
+    except DownloadError as exc:
+        raise DownloadError(f"the demo needs the weights of {args.model}. {exc} "
+                            "(or pass --checkpoint FILE)") from None
+    return code
