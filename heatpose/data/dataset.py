@@ -1,0 +1,159 @@
+"""Top-down samples for training and testing: records -> (crop, targets, meta) as torch tensors.
+
+Train: load image -> box_to_center_scale -> random_flip -> random_half_body ->
+random_bbox_transform -> topdown_affine -> generate_target (MMPose 1.x ``train_pipeline``).
+Test: load image -> box_to_center_scale -> topdown_affine (``val_pipeline``); the meta keeps the
+crop centre/scale and box score the decoder needs to map keypoints back to the image.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from heatpose.data import transforms as T
+from heatpose.data.readers.record import InstanceRecord
+from heatpose.errors import InputError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation (MMPose 1.x defaults). ``half_body``/``bbox_transform`` None turns
+    a step off (DeepFashion2 configs have no half-body step)."""
+    padding: float = 1.25
+    flip_prob: float = 0.5
+    half_body: Optional[T.HalfBodyConfig] = field(default_factory=T.HalfBodyConfig)
+    bbox_transform: Optional[T.BBoxTransformConfig] = field(
+        default_factory=T.BBoxTransformConfig)
+    use_dataset_keypoint_weights: bool = False
+
+
+def read_image(path: str, what: str = "") -> np.ndarray:
+    """(H, W, 3) uint8 BGR image (grey images are expanded, as OpenCV's IMREAD_COLOR);
+    a missing or undecodable file raises InputError naming it and ``what`` (the record)."""
+    where = f" ({what})" if what else ""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise InputError(f"{path}: image not found{where}") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read image{where}: {err.strerror}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise InputError(f"{path}: not a readable image (corrupt or unsupported format){where}")
+    return image
+
+
+class TopdownDataset(Dataset):
+    """torch Dataset of top-down samples.
+
+    Args:
+        records: instance records (``heatpose.data.readers``).
+        image_root: folder that record ``img_path`` values are relative to.
+        schema: KeypointSchema (flip indices, half-body ids, joint weights, K).
+        codec: heatmap codec (``input_size``, ``use_udp``, ``encode``).
+        train: augment and build targets; otherwise only the crop and the decoding meta.
+        augment: AugmentConfig for training (padding is used in test mode too).
+        seed: base seed; sample ``i`` of epoch ``e`` draws from ``default_rng([seed, e, i])``, so
+            results do not depend on worker count or order.
+
+    Items: ``(image (3, h, w) uint8 BGR, heatmaps (K, hh, hw) float32 | None,
+    weights (K,) float32 | None, meta dict)``; use :func:`collate_topdown` as ``collate_fn``.
+    """
+
+    def __init__(self, records: Sequence[InstanceRecord], image_root: str, schema: Any,
+                 codec: Any, train: bool, augment: AugmentConfig = AugmentConfig(),
+                 seed: int = 0) -> None:
+        self.records = list(records)
+        self.image_root = os.fspath(image_root)
+        self.schema = schema
+        self.codec = codec
+        self.train = train
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+        k = schema.num_keypoints
+        for rec in self.records:
+            if len(rec.keypoints) != k:
+                raise InputError(f"record ann_id {rec.ann_id} ({rec.img_path}) has "
+                                 f"{len(rec.keypoints)} keypoints, schema '{schema.name}' "
+                                 f"has {k}")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random draws per epoch (call from the training loop)."""
+        self.epoch = int(epoch)
+
+    def build_sample(self, index: int, rng: Optional[np.random.Generator] = None
+                     ) -> T.TopdownSample:
+        """The transformed sample of record ``index`` (numpy; see ``__getitem__``)."""
+        rec = self.records[index]
+        path = os.path.join(self.image_root, rec.img_path)
+        image = read_image(path, f"ann_id {rec.ann_id}, image id {rec.img_id}")
+        sample = T.TopdownSample(image=image, bbox=rec.bbox.astype(np.float32).copy(),
+                                 keypoints=rec.keypoints.astype(np.float32).copy(),
+                                 keypoints_visible=rec.keypoints_visible.astype(np.float32))
+        cfg = self.augment
+        T.box_to_center_scale(sample, cfg.padding, rec.bbox_center, rec.bbox_scale)
+        if self.train:
+            if rng is None:
+                rng = np.random.default_rng([self.seed, self.epoch, index])
+            T.random_flip(sample, self.schema.flip_indices, rng, cfg.flip_prob)
+            if cfg.half_body is not None:
+                T.random_half_body(sample, self.schema.upper_body_ids,
+                                   self.schema.lower_body_ids, rng, cfg.half_body)
+            if cfg.bbox_transform is not None:
+                T.random_bbox_transform(sample, rng, cfg.bbox_transform)
+        T.topdown_affine(sample, tuple(self.codec.input_size), bool(self.codec.use_udp))
+        if self.train:
+            weights = self.schema.joint_weights if cfg.use_dataset_keypoint_weights else None
+            T.generate_target(sample, self.codec, weights)
+        return sample
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, Optional[torch.Tensor],
+                                               Optional[torch.Tensor], Dict[str, Any]]:
+        rec = self.records[index]
+        sample = self.build_sample(index)
+        meta: Dict[str, Any] = {
+            "ann_id": rec.ann_id, "img_id": rec.img_id, "img_path": rec.img_path,
+            "center": sample.center, "scale": sample.scale,
+            "rotation": np.float32(sample.rotation), "flipped": sample.flipped,
+            "bbox": rec.bbox, "bbox_score": np.float32(rec.bbox_score),
+            "keypoints_visible": sample.keypoints_visible,
+        }
+        if not self.train:
+            meta["keypoints"] = rec.keypoints     # ground truth in image pixels
+            for key in ("head_size", "headbox"):  # PCKh normalisers where known
+                if key in rec.extras:
+                    meta[key] = np.asarray(rec.extras[key], dtype=np.float32)
+        image = torch.from_numpy(T.hwc_to_chw(sample.image))
+        if not self.train:
+            return image, None, None, meta
+        return (image, torch.from_numpy(sample.heatmaps),
+                torch.from_numpy(sample.keypoint_weights), meta)
+
+
+def collate_topdown(batch: List[Tuple[torch.Tensor, Optional[torch.Tensor],
+                                      Optional[torch.Tensor], Dict[str, Any]]]
+                    ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor],
+                               Dict[str, Any]]:
+    """Stack images (N, 3, h, w), heatmaps (N, K, hh, hw), weights (N, K); meta values that are
+    numbers or arrays become stacked tensors, others (paths, ids) lists."""
+    images = torch.stack([b[0] for b in batch])
+    heatmaps = torch.stack([b[1] for b in batch]) if batch[0][1] is not None else None
+    weights = torch.stack([b[2] for b in batch]) if batch[0][2] is not None else None
+    meta: Dict[str, Any] = {}
+    for key in batch[0][3]:
+        values = [b[3].get(key) for b in batch]
+        if all(isinstance(v, (np.ndarray, np.generic, float, bool)) for v in values):
+            meta[key] = torch.from_numpy(np.stack([np.asarray(v) for v in values]))
+        else:
+            meta[key] = values
+    return images, heatmaps, weights, meta
