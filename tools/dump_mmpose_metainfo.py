@@ -2,7 +2,8 @@
 
 Runs ONLY with the MMPose reference install (never imported by heatpose or its tests):
 
-    /work/peer/bin/peer-python tools/dump_mmpose_metainfo.py [--out tests/fixtures/mmpose_metainfo.json]
+    /work/peer/bin/peer-python tools/dump_mmpose_metainfo.py \
+        [--out tests/fixtures/mmpose_metainfo.json]
 
 For every dataset family heatpose ships a schema for, the dataset metainfo config under
 ``configs/_base_/datasets/`` is parsed with ``mmpose.datasets.datasets.utils.parse_pose_metainfo``

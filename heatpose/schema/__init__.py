@@ -43,16 +43,25 @@ def list_schemas() -> List[str]:
     return sorted(_BUILTIN)
 
 
+def _builtin(key: str) -> KeypointSchema:
+    module, attr = _BUILTIN[key]
+    return getattr(importlib.import_module(f"heatpose.schema.{module}"), attr)
+
+
 def get_schema(name: str) -> KeypointSchema:
-    """The built-in schema called ``name`` (see :func:`list_schemas`).
+    """The built-in schema called ``name`` (see :func:`list_schemas`); model-zoo dataset
+    names that :func:`schema_for_dataset` knows (``coco-aic``, ``jhmdb-sub1``...) also work.
 
     Raises InputError listing the known names when ``name`` is unknown."""
     key = str(name).strip().lower().replace("-", "_")
-    if key not in _BUILTIN:
-        raise InputError(f"unknown keypoint schema {name!r}; known schemas: "
-                         f"{', '.join(list_schemas())} (or pass a JSON/YAML schema file)")
-    module, attr = _BUILTIN[key]
-    return getattr(importlib.import_module(f"heatpose.schema.{module}"), attr)
+    if key in _BUILTIN:
+        return _builtin(key)
+    try:
+        return schema_for_dataset(name)
+    except InputError:
+        pass
+    raise InputError(f"unknown keypoint schema {name!r}; known schemas: "
+                     f"{', '.join(list_schemas())} (or pass a JSON/YAML schema file)")
 
 
 DEEPFASHION2_CATEGORIES = (
@@ -114,17 +123,17 @@ def schema_for_dataset(dataset: str) -> KeypointSchema:
     schema name. Raises InputError for names it does not know."""
     d = _normalise_dataset(dataset)
     if d in _DATASET_ALIASES:
-        return get_schema(_DATASET_ALIASES[d])
+        return _builtin(_DATASET_ALIASES[d])
     if re.fullmatch(r"jhmdb-sub[123]", d):
-        return get_schema("jhmdb")
+        return _builtin("jhmdb")
     if d.startswith("deepfashion2-"):
         category = d[len("deepfashion2-"):].replace("-", "_")
         if category not in DEEPFASHION2_CATEGORIES:
             raise InputError(f"unknown DeepFashion2 category {category!r} in dataset "
                              f"{dataset!r}; known: {', '.join(DEEPFASHION2_CATEGORIES)}")
-        return get_schema("deepfashion2")
+        return _builtin("deepfashion2")
     if d.replace("-", "_") in _BUILTIN:
-        return get_schema(d.replace("-", "_"))
+        return _builtin(d.replace("-", "_"))
     raise InputError(f"no keypoint schema for dataset {dataset!r}; known datasets: "
                      f"{', '.join(sorted(_DATASET_ALIASES))}, jhmdb-sub1..3, "
                      f"deepfashion2-<category>")

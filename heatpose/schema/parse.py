@@ -180,7 +180,8 @@ def _heatpose_layout(d: Mapping[str, Any], r: _Reader, default_name: str) -> Key
                else ())
 
     def id_list(field: str) -> List[int]:
-        return [r.ref(v, f"{field}[{i}]", ids) for i, v in enumerate(r.seq(d.get(field, []), field))]
+        vals = r.seq(d.get(field, []), field)
+        return [r.ref(v, f"{field}[{i}]", ids) for i, v in enumerate(vals)]
 
     return KeypointSchema(name=name, keypoint_names=tuple(names), flip_indices=tuple(flip),
                           skeleton=tuple(skeleton), keypoint_colors=tuple(kcolors),
@@ -225,7 +226,11 @@ def _mmpose_layout(d: Mapping[str, Any], r: _Reader, default_name: str) -> Keypo
     for i, link in enumerate(sk_items):
         if not isinstance(link, Mapping) or "link" not in link:
             raise r.fail(f"skeleton_info[{i}]", f"expected a dict with a 'link', got {link!r}")
-        links += r.pairs([link["link"]], f"skeleton_info[{i}].link", ids)
+        field = f"skeleton_info[{i}].link"
+        ends = r.seq(link["link"], field)
+        if len(ends) != 2:
+            raise r.fail(field, f"expected two keypoints, got {link['link']!r}")
+        links.append((r.ref(ends[0], field, ids), r.ref(ends[1], field, ids)))
         scolors.append(r.color(link.get("color", DEFAULT_LINK), f"skeleton_info[{i}].color"))
 
     sig = d.get("sigmas")
