@@ -93,7 +93,9 @@ def _parse_ann(ann: dict, img: dict, img_path: str, path: str, num_keypoints: Op
         kpts3 = as_array(ann["keypoints"], 3, path, what, "keypoints")
     check_count(len(kpts3), num_keypoints, path, what)
     keypoints = kpts3[:, :2] - np.float32(offset) if matlab_offset else kpts3[:, :2].copy()
-    visible = np.minimum(1, kpts3[:, 2]).astype(np.float32)
+    # COCO-WholeBody stores confidences in (0, 1]: any positive value means labelled
+    flags = (kpts3[:, 2] > 0) if wholebody else kpts3[:, 2]
+    visible = np.minimum(1, flags).astype(np.float32)
     if "num_keypoints" in ann and not matlab_offset:
         num = int(ann["num_keypoints"])
     else:
@@ -187,8 +189,9 @@ def read_detections(det_file: str, ann_file: str, num_keypoints: int, img_prefix
             raise InputError(f"{det_path}: {what}: image_id {img_id} is not in {path}")
         box = as_array(require(det, "bbox", det_path, what), 4, det_path, what, "bbox")[0]
         box[2:] += box[:2]
+        raw_score = require(det, "score", det_path, what)
         try:
-            score = float(np.float32(require(det, "score", det_path, what)))
+            score = float(np.float32(raw_score))
         except (TypeError, ValueError):
             raise InputError(f"{det_path}: {what}: field 'score' is not a number") from None
         ann_id, next_id = next_id, next_id + 1

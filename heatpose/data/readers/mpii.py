@@ -71,8 +71,9 @@ def read_mpii(ann_file: str, img_prefix: str = "", num_keypoints: Optional[int] 
         what = f"annotation #{idx}"
         image = require(ann, "image", path, what)
         center = as_array(require(ann, "center", path, what), 2, path, what, "center")[0]
+        raw_scale = require(ann, "scale", path, what)
         try:
-            scale = np.full(2, float(require(ann, "scale", path, what)), np.float32) * PIXEL_STD
+            scale = np.full(2, float(raw_scale), np.float32) * PIXEL_STD
         except (TypeError, ValueError):
             raise InputError(f"{path}: {what}: field 'scale' is not a number") from None
         if center[0] != -1:
@@ -124,8 +125,9 @@ def read_mpii_trb(ann_file: str, img_prefix: str = "",
         if img_id not in names:
             raise InputError(f"{path}: {what}: image_id {img_id} is not in 'images'")
         center = as_array(require(ann, "center", path, what), 2, path, what, "center")[0]
+        raw_scale = require(ann, "scale", path, what)
         try:
-            scale = np.full(2, float(require(ann, "scale", path, what)), np.float32) * PIXEL_STD
+            scale = np.full(2, float(raw_scale), np.float32) * PIXEL_STD
         except (TypeError, ValueError):
             raise InputError(f"{path}: {what}: field 'scale' is not a number") from None
         kpts3 = as_array(require(ann, "keypoints", path, what), 3, path, what, "keypoints")
