@@ -124,6 +124,7 @@ def test_get_schema_names_and_errors():
     ("td-hm_res50_4xb64-210e_deepfasion2-sling-dress-256x192", "deepfashion2"),
     ("cspnext-m_udp_8xb64-210e_crowpose-256x192", "crowdpose"),
     ("humanart", "humanart"), ("exlpose", "exlpose"), ("mhp", "mhp"),
+    ("td-hm_hrnet-w32_dark-8xb64-210e_coco-wholebody-256x192", "coco_wholebody"),
 ])
 def test_schema_for_dataset(dataset, schema):
     assert schema_for_dataset(dataset) is get_schema(schema)

@@ -39,6 +39,7 @@ DATASETS = {
     "coco_aic": "coco_aic",
     "humanart": "humanart",
     "exlpose": "exlpose",
+    "coco_wholebody": "coco_wholebody",
 }
 
 

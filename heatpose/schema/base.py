@@ -14,7 +14,8 @@ class KeypointSchema:
     """Keypoint definition of a dataset family (MMPose's ``dataset_meta``).
 
     Attributes:
-        name: dataset name as MMPose spells it (``coco``, ``mpii``, ``deepfashion2``...).
+        name: schema name; for built-ins the :func:`heatpose.schema.get_schema` key (MMPose's
+            dataset name, e.g. ``coco``, ``mpii``, ``deepfashion2``, ``coco_aic``, ``humanart``).
         keypoint_names: K names, in channel order.
         flip_indices: K ints; channel ``i`` of a horizontally flipped image is channel
             ``flip_indices[i]`` of the original.

@@ -76,7 +76,7 @@ FACE_REVERSED_RUNS = ((0, 16), (17, 26), (31, 35), (48, 54), (55, 59), (60, 64),
 FACE_EYE_PAIRS = ((36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46))
 
 
-def _face_rows() -> tuple:
+def face_rows() -> tuple:
     mirror = {i: i for i in range(68)}
     for lo, hi in FACE_REVERSED_RUNS:
         for i in range(lo, hi + 1):
@@ -88,12 +88,12 @@ def _face_rows() -> tuple:
 
 
 # --- hands: per side a root then 4 points per finger (1 = knuckle .. 4 = tip), sigma 0.015.
-# Each finger is drawn as a chain starting at the body's wrist (the hand root is not linked).
+# In Halpe each finger is drawn as a chain from the body's wrist (the hand root is not linked).
 FINGERS = (("thumb", ORANGE), ("forefinger", PINK), ("middle_finger", SKY),
            ("ring_finger", RED), ("pinky_finger", GREEN))
 
 
-def _hand_rows(side: str) -> tuple:
+def hand_rows(side: str) -> tuple:
     other = "right" if side == "left" else "left"
     rows = [(f"{side}_hand_root", f"{other}_hand_root", "", WHITE)]
     for finger, colour in FINGERS:
@@ -101,16 +101,18 @@ def _hand_rows(side: str) -> tuple:
     return tuple(rows)
 
 
-def _hand_links(side: str) -> tuple:
+def hand_links(side: str, root: str = "wrist") -> tuple:
+    """Finger chains starting at ``<side>_<root>`` (Halpe: the wrist; COCO-WholeBody: the
+    hand root)."""
     links = []
     for finger, colour in FINGERS:
-        chain = [f"{side}_wrist"] + [f"{side}_{finger}{j}" for j in range(1, 5)]
+        chain = [f"{side}_{root}"] + [f"{side}_{finger}{j}" for j in range(1, 5)]
         links += [(a, b, colour) for a, b in zip(chain[:-1], chain[1:])]
     return tuple(links)
 
 
-KEYPOINTS = BODY + _face_rows() + _hand_rows("left") + _hand_rows("right")
-LINKS = BODY_LINKS + _hand_links("left") + _hand_links("right")
+KEYPOINTS = BODY + face_rows() + hand_rows("left") + hand_rows("right")
+LINKS = BODY_LINKS + hand_links("left") + hand_links("right")
 SIGMAS = BODY_SIGMAS + (0.015,) * (68 + 42)
 
 HALPE = schema_from_tables("halpe", KEYPOINTS, LINKS, SIGMAS)
