@@ -89,7 +89,8 @@ class HeatmapHead(nn.Module):
         return nn.Sequential(*layers)
 
     def init_weights(self) -> None:
-        """MMPose's HeatmapHead init: conv/deconv weights N(0, 0.001), biases 0, BN weight 1 / bias 0."""
+        """MMPose's HeatmapHead init: conv/deconv weights N(0, 0.001), biases 0,
+        BN weight 1 / bias 0."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(m.weight, 0.0, 0.001)

@@ -1,4 +1,5 @@
-"""Losses owned by the heads, numerically equal to MMPose 1.3.2's ``KeypointMSELoss`` and ``BCELoss``."""
+"""Losses owned by the heads, numerically equal to MMPose 1.3.2's ``KeypointMSELoss`` and
+``BCELoss``."""
 from __future__ import annotations
 
 from typing import Optional
@@ -34,7 +35,8 @@ class KeypointMSELoss(nn.Module):
         """``output``, ``target``: ``(N, K, h, w)``; ``target_weights``: ``(N, K)`` or
         ``(N, K, h, w)``; ``mask``: broadcastable to ``target``. Returns a scalar."""
         if output.shape != target.shape:
-            raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ")
+            raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} "
+                             "differ")
         full_mask = self._mask(target, target_weights, mask)
         if full_mask is None:
             loss = F.mse_loss(output, target)
@@ -46,7 +48,8 @@ class KeypointMSELoss(nn.Module):
               mask: Optional[Tensor]) -> Optional[Tensor]:
         if mask is not None and (mask.ndim != target.ndim or any(
                 m not in (1, t) for m, t in zip(mask.shape, target.shape))):
-            raise ValueError(f"mask {tuple(mask.shape)} does not broadcast to {tuple(target.shape)}")
+            raise ValueError(f"mask {tuple(mask.shape)} does not broadcast to "
+                             f"{tuple(target.shape)}")
         if target_weights is not None:
             if target_weights.ndim not in (2, 4) or \
                     target_weights.shape != target.shape[:target_weights.ndim]:

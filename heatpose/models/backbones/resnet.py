@@ -1,9 +1,9 @@
 """ResNet backbone with MMPose 1.x state_dict names (``conv1``, ``bn1``, ``layer1``..``layer4``).
 
 The layout follows MMPose's ``ResNet`` defaults: v1 stem (7x7/2 conv, BN, ReLU, 3x3/2 max-pool),
-style ``'pytorch'`` (the stride of a Bottleneck sits on its 3x3 conv), identity shortcuts replaced by
-``downsample = Sequential(1x1 conv, BN)`` whenever stride or channels change, and the output of the
-last stage only. A checkpoint trained with MMPose loads with ``strict=True``.
+style ``'pytorch'`` (the stride of a Bottleneck sits on its 3x3 conv), identity shortcuts
+replaced by ``downsample = Sequential(1x1 conv, BN)`` whenever stride or channels change, and
+the output of the last stage only. A checkpoint trained with MMPose loads with ``strict=True``.
 """
 from __future__ import annotations
 
