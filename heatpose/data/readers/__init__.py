@@ -5,7 +5,6 @@ against ``heatpose.schema.get_schema(name)`` and applies MMPose's top-down insta
 """
 from __future__ import annotations
 
-import os
 from typing import Iterable, List, Optional
 
 from heatpose.errors import InputError

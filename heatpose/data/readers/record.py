@@ -115,8 +115,3 @@ def check_count(n: int, expected: Optional[int], path: str, what: str) -> None:
     if expected is not None and n != expected:
         raise InputError(f"{path}: {what}: has {n} keypoints, the dataset schema has {expected}")
 
-
-def bbox_area_fallback(bbox: np.ndarray) -> float:
-    """MMPose's area when a file gives none: 0.53 x box area, at least 1 (pixels^2)."""
-    w, h = float(bbox[2] - bbox[0]), float(bbox[3] - bbox[1])
-    return float(np.float32(max(w * h * 0.53, 1.0)))
