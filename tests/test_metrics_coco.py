@@ -1,0 +1,160 @@
+"""COCO-style evaluation: every CocoMetric run of the MMPose reference (metrics.json), randomised
+sets checked against xtcocotools (tests/fixtures/coco_eval_random.json, made by
+tools/make_coco_eval_fixtures.py), OKS-NMS against MMPose, and hand-checkable cases."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heatpose.errors import InputError
+from heatpose.evaluation import (TopdownCocoEvaluator, evaluate_coco, oks_nms, rescore,
+                                 soft_oks_nms)
+from heatpose.schema import get_schema
+
+FIXTURE = Path(__file__).parent / "fixtures" / "coco_eval_random.json"
+RUN_DATASET = {"coco_gt_boxes": "coco", "coco_det_boxes": "coco", "crowdpose_gt_boxes": "crowdpose",
+               "aic_gt_boxes": "aic", "ochuman_gt_boxes": "ochuman", "mhp_gt_boxes": "mhp",
+               "halpe_gt_boxes": "halpe"}
+
+
+@pytest.fixture(scope="module")
+def reference_runs(reference_dir):
+    runs = json.loads((reference_dir / "metrics.json").read_text())["runs"]
+    return {r["name"]: r for r in runs}
+
+
+def _evaluator_for(run, data_dir):
+    m = run["metric"]
+    return TopdownCocoEvaluator(
+        data_dir / run["ann_file"], get_schema(RUN_DATASET[run["name"]]).sigmas,
+        use_area=m.get("use_area", True), iou_type=m.get("iou_type", "keypoints"),
+        score_mode=m.get("score_mode", "bbox_keypoint"), nms_mode=m.get("nms_mode", "oks_nms"),
+        nms_thr=m.get("nms_thr", 0.9))
+
+
+def _feed(ev, run):
+    """As the reference fed CocoMetric: one sample per call, float32 arrays."""
+    for p in run["predictions"]:
+        k = np.array(p["keypoints"], dtype=np.float32).reshape(-1, 3)
+        ev.process(p["id"], p["image_id"], k[None, :, :2], k[None, :, 2],
+                   bboxes=np.array([p["bbox_xyxy"]], np.float32),
+                   bbox_scores=np.array([p["bbox_score"]], np.float32),
+                   bbox_scales=np.array([p["bbox_scale"]], np.float32),
+                   category_id=p["category_id"])
+
+
+@pytest.mark.parametrize("name", sorted(RUN_DATASET))
+def test_reference_cocometric_runs(name, reference_runs, data_dir):
+    run = reference_runs[name]
+    ev = _evaluator_for(run, data_dir)
+    _feed(ev, run)
+    assert len(ev) == run["n_samples"]
+    # the written keypoint results after rescoring and NMS
+    got, want = ev.results(), run["metric_results_json"]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g["image_id"] == w["image_id"] and g["category_id"] == w["category_id"]
+        np.testing.assert_array_equal(np.float32(g["keypoints"]), np.float32(w["keypoints"]))
+        np.testing.assert_array_equal(np.float32(g["bbox"]), np.float32(w["bbox"]))
+        assert g["score"] == w["score"]
+    # the metric values
+    prefix = run["metric"].get("prefix") or "coco"
+    stats = ev.evaluate()
+    want_stats = {k.split("/", 1)[1]: v for k, v in run["metrics"].items()}
+    assert list(stats) == list(want_stats)
+    for k, v in want_stats.items():
+        assert abs(stats[k] - v) <= 1e-9, (prefix, k, stats[k], v)
+
+
+def test_det_run_nms_removes_duplicates(reference_runs, data_dir):
+    run = reference_runs["coco_det_boxes"]
+    ev = _evaluator_for(run, data_dir)
+    _feed(ev, run)
+    assert len(ev.results()) < run["n_samples"]          # 118 detections -> 110 after OKS-NMS
+    ev.nms_mode = "none"
+    assert len(ev.results()) == run["n_samples"]
+
+
+@pytest.fixture(scope="module")
+def random_cases():
+    return json.loads(FIXTURE.read_text())
+
+
+def test_random_sets_match_xtcocotools(random_cases):
+    for case in random_cases["coco_eval"]:
+        stats = evaluate_coco(case["gt"], case["results"], case["sigmas"],
+                              use_area=case["use_area"], iou_type=case["iou_type"])
+        np.testing.assert_allclose(list(stats.values()), case["stats"], rtol=0, atol=1e-12,
+                                   err_msg=case["name"])
+
+
+def test_nms_matches_mmpose(random_cases):
+    sig = get_schema("coco").sigmas
+    for case in random_cases["nms"]:
+        kpts = np.array(case["keypoints"], np.float32)
+        scores = np.array(case["scores"], np.float32)
+        areas = np.array(case["areas"], np.float32)
+        assert oks_nms(kpts, scores, areas, case["thr"], sig).tolist() == case["oks_keep"]
+        assert soft_oks_nms(kpts, scores, areas, case["thr"], sig).tolist() == case["soft_keep"]
+
+
+def _gt(kpts_list, areas=None):
+    anns = []
+    for i, k in enumerate(kpts_list):
+        k = np.asarray(k, float)
+        x, y = k[:, 0], k[:, 1]
+        anns.append({"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                     "keypoints": np.c_[k, np.full(len(k), 2)].ravel().tolist(),
+                     "bbox": [x.min(), y.min(), np.ptp(x), np.ptp(y)],
+                     "area": float(areas[i] if areas else 10000.0)})
+    return {"images": [{"id": 1}], "annotations": anns, "categories": [{"id": 1}]}
+
+
+def test_perfect_and_missing_predictions():
+    rng = np.random.default_rng(0)
+    sig = get_schema("coco").sigmas
+    people = [rng.uniform(100, 300, (17, 2)) for _ in range(4)]
+    gt = _gt(people)
+    res = [{"image_id": 1, "category_id": 1, "score": 0.9 - 0.1 * i,
+            "keypoints": np.c_[p, np.ones(17)].ravel().tolist()} for i, p in enumerate(people)]
+    stats = evaluate_coco(gt, res, sig)
+    assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
+    assert stats["AP (M)"] == -1.0                      # area 10000 is 'large' only
+    stats = evaluate_coco(gt, res[:3], sig)             # one person missed: recall 3/4
+    assert stats["AR"] == pytest.approx(0.75)
+    assert stats["AP"] == pytest.approx(76 / 101)       # precision 1 up to recall 0.75
+    fp = dict(res[0], score=0.95, keypoints=(np.array(res[0]["keypoints"]) + 500).tolist())
+    assert evaluate_coco(gt, res + [fp], sig)["AP"] < 1.0  # a confident false positive
+
+
+def test_bad_inputs_name_file_and_record(tmp_path):
+    sig = get_schema("coco").sigmas
+    gt = _gt([np.ones((17, 2)) * 50])
+    with pytest.raises(InputError, match="result #0.*expected 51"):
+        evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "keypoints": [1, 2, 3],
+                            "score": 1}], sig)
+    with pytest.raises(InputError, match="image_id 7"):
+        evaluate_coco(gt, [{"image_id": 7, "category_id": 1, "keypoints": [0] * 51,
+                            "score": 1}], sig)
+    bad = tmp_path / "gt.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="gt.json"):
+        evaluate_coco(bad, [], sig)
+    del gt["annotations"][0]["area"]
+    with pytest.raises(InputError, match="annotation id 1 has no 'area'"):
+        evaluate_coco(gt, [], sig)
+    assert evaluate_coco(gt, [], sig, use_area=False)["AP"] == 0.0
+
+
+def test_rescore_modes():
+    s = np.array([0.1, 0.5, 0.9, 0.3], np.float32)
+    b = np.float32(0.8)
+    assert rescore(s, b, "bbox") == b
+    assert rescore(s, b, "keypoint") == np.mean(s)
+    assert rescore(s, b, "bbox_keypoint") == b * ((np.float32(0.5) + np.float32(0.9)
+                                                   + np.float32(0.3)) / np.float32(3))
+    assert rescore(np.zeros(4, np.float32), b, "bbox_keypoint") == 0
+    assert rescore(s, b, "bbox_rle") == pytest.approx(0.8 + 0.45 + 0.9)
