@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from heatpose.errors import UnknownModelError
