@@ -1,0 +1,78 @@
+"""``heatpose train NAME_OR_CONFIG --data-root DIR --work-dir DIR``: train a top-down model.
+
+NAME is a model-zoo preset (its MMPose training settings) or a config file written by
+``heatpose config NAME > file.json`` and edited. Several GPUs: ``torchrun --nproc_per_node N
+-m heatpose.cli train ... --device cuda`` (the batch size is per process).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, List
+
+from heatpose.errors import InputError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("train", help="train a model (zoo preset or config file)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("config", metavar="NAME_OR_CONFIG_FILE",
+                   help="model-zoo name, or a .json/.yaml file from `heatpose config`")
+    p.add_argument("--data-root", required=True, help="folder the config's data paths are in")
+    p.add_argument("--work-dir", required=True, help="folder for checkpoints and logs")
+    p.add_argument("--batch-size", type=int, help="batch per process (train.batch_size)")
+    p.add_argument("--max-iters", type=int, help="stop after N iterations (train.max_iters)")
+    p.add_argument("--epochs", type=int, help="train.epochs")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.backbone=resnet18 "
+                        "(repeatable; values are JSON or plain text)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from WORK_DIR/latest.pth (or the given checkpoint)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cpu or cuda (default cpu)")
+    p.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The config of NAME_OR_CONFIG_FILE with the command-line overrides applied."""
+    from heatpose.engine.config import apply_overrides
+    from heatpose.engine.presets import resolve_config
+
+    cfg = resolve_config(args.config)
+    overrides: List[str] = list(args.overrides)
+    for flag, key in (("batch_size", "train.batch_size"), ("max_iters", "train.max_iters"),
+                      ("epochs", "train.epochs")):
+        value = getattr(args, flag)
+        if value is not None:
+            if value < 1:
+                raise InputError(f"--{flag.replace('_', '-')} {value}: must be at least 1")
+            overrides.append(f"{key}={value}")
+    return apply_overrides(cfg, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from heatpose.engine.config import save_config
+    from heatpose.engine.distributed import cleanup_distributed, init_distributed
+    from heatpose.engine.trainer import Trainer
+
+    cfg = build_config(args)
+    data_root = Path(args.data_root)
+    if not data_root.is_dir():
+        raise InputError(f"--data-root {data_root}: no such folder")
+    info = init_distributed(args.device)
+    try:
+        work_dir = Path(args.work_dir)
+        if info.is_main:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, work_dir / "config.json")
+        trainer = Trainer(cfg, data_root, work_dir, device=args.device, resume=args.resume,
+                          info=info)
+        result = trainer.train()
+    finally:
+        cleanup_distributed()
+    if info.is_main:
+        best = f", best {cfg.train.val_metric} {result.best:.4f}" if result.best is not None \
+            else ""
+        print(f"trained {result.iteration} iterations ({result.epoch} epochs){best}; "
+              f"checkpoints in {work_dir}")
+    return 0

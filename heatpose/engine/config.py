@@ -1,0 +1,348 @@
+"""Training configuration: dataclasses, an editable JSON/YAML file, and ``KEY=VALUE`` overrides.
+
+A config is four sections (``model``, ``data``, ``optim``, ``train``) plus the preset name it
+came from. ``heatpose config NAME`` writes :func:`config_from_preset` as a file; ``heatpose
+train FILE --set train.batch_size=8`` reads it back with :func:`load_config` and
+:func:`apply_overrides`. Every value is type-checked against the dataclass annotations, and
+every error names the file (or ``--set``) and the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from heatpose.errors import InputError
+
+
+class ConfigError(InputError):
+    """A config file or ``--set`` override that does not fit the config's schema."""
+
+
+@dataclass
+class AugmentConfig:
+    """MMPose's top-down train pipeline (RandomFlip, RandomHalfBody, RandomBBoxTransform).
+    ``enabled=False`` turns every random step off (plain box crops)."""
+
+    enabled: bool = True
+    flip_prob: float = 0.5
+    half_body_prob: float = 0.3
+    half_body_min_total_keypoints: int = 9
+    half_body_upper_prioritized_prob: float = 0.7
+    half_body_padding: float = 1.5
+    shift_factor: float = 0.16
+    shift_prob: float = 0.3
+    scale_factor: Tuple[float, float] = (0.5, 1.5)
+    scale_prob: float = 1.0
+    rotate_factor: float = 80.0
+    rotate_prob: float = 0.6
+
+
+@dataclass
+class ModelConfig:
+    """The network. ``schema``: a built-in schema name or a JSON/YAML schema file (its keypoint
+    count sets the output channels). ``codec``: MMPose codec dict (``type``, ``input_size``
+    (w, h), ``heatmap_size`` (w, h), ``sigma``...). ``init_checkpoint``: weights to start from."""
+
+    name: Optional[str] = None
+    backbone: str = "resnet50"
+    backbone_kwargs: Dict[str, Any] = field(default_factory=dict)
+    deconv_out_channels: Tuple[int, ...] = (256, 256, 256)
+    deconv_kernel_sizes: Tuple[int, ...] = (4, 4, 4)
+    visibility_head: bool = False
+    vis_loss_weight: float = 1e-3
+    schema: str = "coco"
+    codec: Dict[str, Any] = field(default_factory=lambda: {
+        "type": "MSRAHeatmap", "input_size": [192, 256], "heatmap_size": [48, 64], "sigma": 2})
+    flip_test: bool = True
+    init_checkpoint: Optional[str] = None
+
+
+@dataclass
+class DataConfig:
+    """Dataset files relative to ``--data-root`` (as the MMPose configs lay them out).
+    ``dataset``: a reader name of :data:`heatpose.data.readers.DATASET_FORMATS`."""
+
+    dataset: str = "coco"
+    train_ann_file: str = "annotations/person_keypoints_train2017.json"
+    train_img_prefix: str = "train2017/"
+    val_ann_file: Optional[str] = "annotations/person_keypoints_val2017.json"
+    val_img_prefix: str = "val2017/"
+    val_bbox_file: Optional[str] = None
+    bbox_padding: float = 1.25
+    use_dataset_keypoint_weights: bool = False
+    num_workers: int = 2
+    val_batch_size: int = 32
+    max_train_instances: Optional[int] = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class OptimConfig:
+    """Adam + MMPose's schedule: linear warm-up over ``warmup_iters`` iterations from
+    ``warmup_start_factor``, then x ``gamma`` at each epoch in ``milestones``. With
+    ``auto_scale_lr`` the lr is multiplied by (batch per process x processes) / base_batch_size."""
+
+    type: str = "Adam"
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    warmup_iters: int = 500
+    warmup_start_factor: float = 0.001
+    milestones: Tuple[int, ...] = (170, 200)
+    gamma: float = 0.1
+    base_batch_size: int = 512
+    auto_scale_lr: bool = True
+    grad_clip_norm: Optional[float] = None
+
+
+@dataclass
+class TrainSettings:
+    """Loop settings. ``batch_size`` is per process; ``max_iters`` (if set) stops early;
+    intervals are in epochs; ``val_metric``/``val_rule`` choose ``best_<metric>.pth``."""
+
+    epochs: int = 210
+    batch_size: int = 64
+    max_iters: Optional[int] = None
+    val_interval: int = 10
+    checkpoint_interval: int = 10
+    val_metric: str = "coco/AP"
+    val_rule: str = "greater"
+    seed: int = 0
+    amp: bool = True
+    log_interval: int = 50
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``heatpose train`` needs besides ``--data-root`` and ``--work-dir``."""
+
+    preset: Optional[str] = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-friendly nested dict (tuples become lists)."""
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], source: str = "<dict>") -> "TrainConfig":
+        """Build and type-check; ConfigError names ``source`` and the bad key."""
+        return _build(cls, d, source, "")
+
+
+# ------------------------------------------------------------------------- (de)serialisation
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _hints(cls: type) -> Dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type, d: Any, source: str, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: {where}: expected a mapping, got {type(d).__name__}")
+    hints = _hints(cls)
+    unknown = [k for k in d if k not in hints]
+    if unknown:
+        raise ConfigError(_unknown_key_message(source, prefix + str(unknown[0]),
+                                               [prefix + k for k in hints]))
+    kwargs = {}
+    for name, value in d.items():
+        kwargs[name] = _coerce(value, hints[name], source, prefix + name)
+    return cls(**kwargs)
+
+
+def _unknown_key_message(source: str, key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else \
+        f"; known keys here: {', '.join(sorted(known))}"
+    return f"{source}: unknown config key {key!r}{hint}"
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
+    """Check/convert ``value`` to annotation ``tp``; ConfigError naming ``key`` otherwise."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    bad = ConfigError(f"{source}: {key} = {value!r}: expected {_type_name(tp)}")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, source, key + ".")
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, source, key)
+            except ConfigError:
+                pass
+        raise bad
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
+            raise ConfigError(f"{source}: {key} = {value!r}: expected {len(args)} values")
+        item_types = [args[0]] * len(value) if (origin is list or not args or
+                                                 args[-1] is Ellipsis) else list(args)
+        items = [_coerce(v, t, source, f"{key}[{i}]")
+                 for i, (v, t) in enumerate(zip(value, item_types))]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    raise bad
+
+
+def parse_value(text: str) -> Any:
+    """An override's value: JSON when it parses (``8``, ``0.1``, ``true``, ``[32, 32]``,
+    ``{"a": 1}``, ``null``), else the text itself (``resnet18``); ``none`` means null."""
+    if text.strip().lower() in ("none", "null"):
+        return None
+    low = text.strip().lower()
+    if low in ("true", "false", "yes", "no", "on", "off"):
+        return low in ("true", "yes", "on")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(cfg: TrainConfig, overrides: Sequence[str]) -> TrainConfig:
+    """Apply ``KEY=VALUE`` strings (dotted keys such as ``model.backbone=resnet18``,
+    ``data.augment.enabled=false``, ``model.backbone_kwargs={"base_channels": 8}``,
+    ``model.codec.sigma=3``: keys inside a dict-valued field are set as-is).
+
+    Returns a new, type-checked config; ConfigError for bad keys or values."""
+    d = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (e.g. train.batch_size=8)")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise ConfigError(f"--set {item!r}: empty key")
+        node: Any = d
+        cls: Any = TrainConfig
+        for i, part in enumerate(parts[:-1]):
+            if cls is not None:                       # still inside dataclasses
+                hints = _hints(cls)
+                if part not in hints:
+                    raise ConfigError(_unknown_key_message(
+                        "--set", ".".join(parts[:i + 1]),
+                        [".".join(parts[:i] + [k]) for k in hints]))
+                cls = hints[part] if dataclasses.is_dataclass(hints[part]) else None
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a section")
+            node = node[part]
+        last = parts[-1]
+        if cls is not None:
+            hints = _hints(cls)
+            if last not in hints:
+                raise ConfigError(_unknown_key_message(
+                    "--set", key, [".".join(parts[:-1] + [k]) for k in hints]))
+        node[last] = parse_value(text)
+    return TrainConfig.from_dict(d, source="--set")
+
+
+# ----------------------------------------------------------------------------- files
+def save_config(cfg: TrainConfig, path: Union[str, Path]) -> Path:
+    """Write ``cfg`` as JSON, or YAML when ``path`` ends in .yaml/.yml (needs pyyaml)."""
+    path = Path(path)
+    path.write_text(dump_config(cfg, yaml=path.suffix.lower() in (".yaml", ".yml")),
+                    encoding="utf-8")
+    return path
+
+
+def dump_config(cfg: TrainConfig, yaml: bool = False) -> str:
+    """The config as editable text (JSON, or YAML when ``yaml`` and pyyaml is installed)."""
+    data = cfg.to_dict()
+    if yaml:
+        try:
+            import yaml as _yaml
+        except ImportError:
+            raise ConfigError("writing YAML needs pyyaml (pip install pyyaml); "
+                              "use a .json file instead") from None
+        return _yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    return json.dumps(data, indent=2) + "\n"
+
+
+def load_config(path: Union[str, Path]) -> TrainConfig:
+    """Read a JSON or YAML config file written by ``heatpose config`` (and edited)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml as _yaml
+        except ImportError:
+            raise ConfigError(f"{path}: reading YAML needs pyyaml (pip install pyyaml)") from None
+        try:
+            data = _yaml.safe_load(text)
+        except _yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    return TrainConfig.from_dict(data, source=str(path))
+
+
+def is_config_file(name: str) -> bool:
+    """Whether ``heatpose train NAME`` names a config file rather than a zoo preset."""
+    return Path(name).suffix.lower() in (".json", ".yaml", ".yml") and Path(name).is_file()
+
+
+def known_keys(cls: type = TrainConfig, prefix: str = "") -> List[str]:
+    """All dotted keys of the config (for help texts and error hints)."""
+    out: List[str] = []
+    for name, tp in _hints(cls).items():
+        if dataclasses.is_dataclass(tp):
+            out += known_keys(tp, prefix + name + ".")
+        else:
+            out.append(prefix + name)
+    return out

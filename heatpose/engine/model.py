@@ -1,0 +1,106 @@
+"""The network a training config describes, and the module computing its training loss.
+
+``model.backbone``/``backbone_kwargs``/``deconv_*`` choose the architecture (so a CPU-sized
+ResNet-18 with 8 base channels comes from the same code as the zoo's ResNet-50), and
+``model.schema`` (a built-in name or a JSON/YAML schema file) sets the output channels.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from heatpose.data.transforms import normalize_batch
+from heatpose.engine.config import ConfigError, ModelConfig
+
+
+def load_config_schema(cfg: ModelConfig) -> Any:
+    """The KeypointSchema of ``cfg.schema``: a schema file (.json/.yaml/.yml) or a built-in name."""
+    from heatpose.schema import get_schema, load_schema
+
+    name = str(cfg.schema)
+    if Path(name).suffix.lower() in (".json", ".yaml", ".yml"):
+        return load_schema(name)
+    return get_schema(name)
+
+
+def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None) -> Any:
+    """A TopdownEstimator (train mode) built from the config; self-describing when saved."""
+    from heatpose.codecs import codec_from_dict
+    from heatpose.models.build import Architecture, build_estimator
+
+    schema = schema if schema is not None else load_config_schema(cfg)
+    if len(cfg.deconv_out_channels) != len(cfg.deconv_kernel_sizes):
+        raise ConfigError(f"model.deconv_out_channels {list(cfg.deconv_out_channels)} and "
+                          f"model.deconv_kernel_sizes {list(cfg.deconv_kernel_sizes)} must have "
+                          "the same length")
+    codec = codec_from_dict(cfg.codec)
+    arch = Architecture(backbone=cfg.backbone, num_keypoints=schema.num_keypoints,
+                        deconv_out_channels=tuple(cfg.deconv_out_channels),
+                        deconv_kernel_sizes=tuple(cfg.deconv_kernel_sizes),
+                        visibility_head=cfg.visibility_head,
+                        backbone_kwargs=dict(cfg.backbone_kwargs))
+    try:
+        model = build_estimator(arch, codec, schema.flip_indices, name=cfg.name, schema=schema,
+                                flip_test=cfg.flip_test)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"model: cannot build {cfg.backbone} with backbone_kwargs "
+                          f"{cfg.backbone_kwargs}: {exc}") from None
+    if cfg.visibility_head and hasattr(model.head, "vis_loss_module"):
+        model.head.vis_loss_module.loss_weight = cfg.vis_loss_weight
+    check_output_size(model, codec)
+    if cfg.init_checkpoint:
+        from heatpose.models.checkpoints import load_checkpoint
+
+        load_checkpoint(model, cfg.init_checkpoint, strict=False)
+    return model.train()
+
+
+def check_output_size(model: Any, codec: Any) -> None:
+    """ConfigError when the network's heatmaps do not have the codec's heatmap size."""
+    w, h = codec.input_size
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, h, w))
+    model.train(was)
+    got = (out.shape[-1], out.shape[-2])
+    if tuple(got) != tuple(codec.heatmap_size):
+        raise ConfigError(f"model: input {w}x{h} gives {got[0]}x{got[1]} heatmaps but "
+                          f"model.codec.heatmap_size is {list(codec.heatmap_size)}; set "
+                          f"model.codec.heatmap_size=[{got[0]},{got[1]}]")
+
+
+class TrainStep(nn.Module):
+    """Wraps the estimator so that one ``forward`` (the call DDP synchronises) gives the losses.
+
+    forward(images (N, 3, H, W) uint8 BGR, heatmaps (N, K, h, w), weights (N, K)) ->
+    dict of scalar losses: ``loss_kpt`` (the head's KeypointMSELoss with target weights) and,
+    for visibility models, ``loss_vis`` (BCE against the target weights), plus ``loss``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, heatmaps: torch.Tensor,
+                weights: torch.Tensor) -> Dict[str, torch.Tensor]:
+        x = normalize_batch(images)
+        pred, vis = self.model.forward_all(x)
+        head = self.model.head
+        pose_head = getattr(head, "pose_head", head)
+        with torch.autocast(x.device.type, enabled=False):     # losses in float32 (BCE must)
+            losses = {"loss_kpt": pose_head.loss(pred.float(), heatmaps.float(), weights)}
+            if vis is not None:
+                losses["loss_vis"] = head.vis_loss(vis.float(), weights)
+            losses["loss"] = sum(losses.values())
+        return losses
+
+
+def unpack_batch(batch: Tuple[Any, ...], device: torch.device
+                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images, heatmaps, weights) of a collated train batch, on ``device``."""
+    images, heatmaps, weights, _ = batch
+    return (images.to(device, non_blocking=True), heatmaps.to(device, non_blocking=True),
+            weights.to(device, non_blocking=True))

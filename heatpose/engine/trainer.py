@@ -1,0 +1,289 @@
+"""The training loop: one CPU, one GPU, or one process per GPU under torchrun (DDP).
+
+    trainer = Trainer(cfg, data_root, work_dir, device="cpu")
+    result = trainer.train()            # -> TrainResult (losses, best metric, files)
+
+Per iteration: lr from the MMPose schedule -> forward (autocast on CUDA) -> KeypointMSELoss
+(+ visibility BCE) -> backward (GradScaler on CUDA) -> Adam step. Per epoch: ``epoch_<n>.pth``
+every ``checkpoint_interval`` epochs, validation every ``val_interval`` epochs (keeping
+``best_<metric>.pth``), and ``latest.pth``. Every file is a self-describing model file that
+also holds what ``--resume`` needs. Ctrl-C finishes the running iteration, writes
+``latest.pth`` and stops (a second Ctrl-C stops at once).
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+
+from heatpose.engine.config import ConfigError, TrainConfig
+from heatpose.engine.data import build_dataset, build_loader, iters_per_epoch
+from heatpose.engine.distributed import (DistInfo, barrier, broadcast_object, env_dist_info,
+                                         process_device, reduce_mean, unwrap, wrap_model)
+from heatpose.engine.logging import TrainLogger
+from heatpose.engine.model import TrainStep, build_training_model, load_config_schema, \
+    unpack_batch
+from heatpose.engine.optim import build_optimizer, build_scheduler
+from heatpose.engine.state import (Progress, read_training_state, rng_state, seed_everything,
+                                   set_rng_state)
+from heatpose.engine.validate import compute_metrics, gather_predictions, predict_loader
+from heatpose.errors import CheckpointError
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class TrainResult:
+    """What a run did: ``losses`` (one float per iteration of this run, averaged over
+    processes), ``iteration``/``epoch`` reached, validation history, best metric, files."""
+
+    losses: List[float] = field(default_factory=list)
+    iteration: int = 0
+    epoch: int = 0
+    metrics: List[Dict[str, float]] = field(default_factory=list)
+    best: Optional[float] = None
+    checkpoints: List[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+class _StopFlag:
+    """SIGINT sets a flag the loop checks between iterations (a second SIGINT interrupts)."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._old: Any = None
+
+    def __enter__(self) -> "_StopFlag":
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:                      # not the main thread: no handler
+            self._old = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.stop = True
+        signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            try:
+                signal.signal(signal.SIGINT, self._old)
+            except ValueError:
+                pass
+
+
+class Trainer:
+    """Train ``cfg`` on ``data_root``, writing logs and checkpoints to ``work_dir``.
+
+    Args:
+        resume: True = continue from ``work_dir/latest.pth`` (if present); a path = from
+            that checkpoint.
+        device: 'cpu' or 'cuda' (each torchrun process uses GPU ``LOCAL_RANK``).
+        info: process placement (default: from the torchrun environment).
+    """
+
+    def __init__(self, cfg: TrainConfig, data_root: PathLike, work_dir: PathLike,
+                 device: str = "cpu", resume: Union[bool, PathLike] = False,
+                 info: Optional[DistInfo] = None, stream: Any = None) -> None:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available (use --device cpu)")
+        self.cfg = cfg
+        self.data_root = Path(data_root)
+        self.work_dir = Path(work_dir)
+        self.info = info or env_dist_info()
+        self.device = process_device(device, self.info)
+        self.amp = bool(cfg.train.amp) and self.device.type == "cuda"
+        t = cfg.train
+        for key in ("epochs", "batch_size", "val_interval", "checkpoint_interval",
+                    "log_interval"):
+            if getattr(t, key) < 1:
+                raise ConfigError(f"train.{key} = {getattr(t, key)}: must be at least 1")
+        if t.val_rule not in ("greater", "less"):
+            raise ConfigError(f"train.val_rule = {t.val_rule!r}: use 'greater' or 'less'")
+        seed_everything(t.seed)
+        self.schema = load_config_schema(cfg.model)
+        self.model = build_training_model(cfg.model, self.schema).to(self.device)
+        self.step_module = wrap_model(TrainStep(self.model), self.info, self.device)
+        self.optimizer = build_optimizer(self.model, cfg.optim, t.batch_size,
+                                         self.info.world_size)
+        self.scheduler = build_scheduler(self.optimizer, cfg.optim)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.train_set = build_dataset(cfg, self.data_root, "train", self.schema,
+                                       self.model.codec)
+        self.train_loader, self.train_sampler = build_loader(
+            self.train_set, self.info, t.batch_size, True, cfg.data.num_workers, t.seed, False)
+        self.iters_per_epoch = iters_per_epoch(len(self.train_set), t.batch_size,
+                                               self.info.world_size, False)
+        self.val_loader = None
+        if cfg.data.val_ann_file:
+            val_set = build_dataset(cfg, self.data_root, "val", self.schema, self.model.codec)
+            self.val_loader, _ = build_loader(val_set, self.info, cfg.data.val_batch_size,
+                                              False, cfg.data.num_workers, t.seed, False)
+        self.total_iters = t.epochs * self.iters_per_epoch
+        if t.max_iters is not None:
+            self.total_iters = min(self.total_iters, int(t.max_iters))
+        self.progress = Progress()
+        if resume:
+            path = Path(resume) if not isinstance(resume, bool) else self.work_dir / "latest.pth"
+            if path.is_file():
+                self.load_state(path)
+            elif not isinstance(resume, bool):
+                raise CheckpointError(f"{path}: checkpoint to resume from not found")
+        self.logger = TrainLogger(self.work_dir, self.total_iters, enabled=self.info.is_main,
+                                  stream=stream)
+        if resume and self.progress.iteration == 0 and isinstance(resume, bool):
+            self.logger.message(f"no checkpoint in {self.work_dir}; starting from scratch")
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, name: str) -> Path:
+        """Write ``work_dir/name`` (main process only): model file + resumable state."""
+        from heatpose.models.build import save_model
+
+        path = self.work_dir / name
+        if self.info.is_main:
+            save_model(self.model, path, optimizer=self.optimizer.state_dict(),
+                       scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
+                       rng=rng_state(), progress=self.progress.to_dict(),
+                       config=self.cfg.to_dict())
+        return path
+
+    def load_state(self, path: PathLike) -> None:
+        """Restore model, optimizer, schedule, GradScaler, RNGs and loop position."""
+        from heatpose.models.checkpoints import load_state_dict_checked
+
+        payload = read_training_state(path)
+        load_state_dict_checked(self.model, payload["state_dict"], source=str(path))
+        try:
+            self.optimizer.load_state_dict(payload["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: optimizer state does not fit this model ({exc})")
+        self.scheduler.load_state_dict(payload["scheduler"])
+        if payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        set_rng_state(payload["rng"])
+        self.progress = Progress(**payload["progress"])
+
+    # ------------------------------------------------------------------ loop
+    def train(self) -> TrainResult:
+        """Run until ``train.epochs`` (or ``train.max_iters``); returns a :class:`TrainResult`."""
+        result = TrainResult(best=self.progress.best)
+        try:
+            with _StopFlag() as flag:
+                self._loop(result, flag)
+        finally:
+            self.logger.close()
+        result.iteration, result.epoch = self.progress.iteration, self.progress.epoch
+        return result
+
+    def _loop(self, result: TrainResult, flag: _StopFlag) -> None:
+        t, p = self.cfg.train, self.progress
+        self.logger.message(
+            f"training {self.cfg.model.name or self.cfg.model.backbone}: {len(self.train_set)} "
+            f"instances, {self.iters_per_epoch} iterations/epoch, {self.info.world_size} "
+            f"process(es) x batch {t.batch_size}, lr {self.scheduler.base_lrs[0]:.3g}, "
+            f"device {self.device}{', amp' if self.amp else ''}")
+        while p.epoch < t.epochs and p.iteration < self.total_iters:
+            self.train_set.set_epoch(p.epoch)
+            self.train_sampler.set_epoch(p.epoch)
+            self.train_sampler.set_start(p.iter_in_epoch * t.batch_size)
+            tick, seen = time.perf_counter(), 0
+            for batch in self.train_loader:
+                self.scheduler.apply(p.iteration, p.epoch)
+                values = self._step(batch)
+                p.iteration += 1
+                p.iter_in_epoch += 1
+                seen += len(batch[0]) * self.info.world_size
+                result.losses.append(values["loss"])
+                last = p.iteration >= self.total_iters
+                if p.iteration % t.log_interval == 0 or last or p.iter_in_epoch == 1:
+                    speed = seen / max(time.perf_counter() - tick, 1e-9)
+                    self.logger.train_step(p.iteration, p.epoch, values,
+                                           self.optimizer.param_groups[0]["lr"], speed)
+                if self._should_stop(flag):
+                    result.interrupted = True
+                    result.checkpoints.append(str(self.save("latest.pth")))
+                    barrier(self.info)
+                    self.logger.message(f"interrupted at iteration {p.iteration}: saved "
+                                        f"{self.work_dir / 'latest.pth'} (resume with --resume)")
+                    raise KeyboardInterrupt
+                if last:
+                    break
+            if p.iter_in_epoch >= self.iters_per_epoch:
+                self._end_epoch(result)
+            elif p.iteration >= self.total_iters:
+                result.checkpoints.append(str(self.save("latest.pth")))
+        barrier(self.info)
+
+    def _should_stop(self, flag: _StopFlag) -> bool:
+        stop = torch.tensor(float(flag.stop))
+        if self.info.distributed:
+            stop = reduce_mean(stop.to(self.device), self.info).cpu()
+        return bool(stop.item() > 0)
+
+    def _step(self, batch: Any) -> Dict[str, float]:
+        images, heatmaps, weights = unpack_batch(batch, self.device)
+        self.step_module.train()
+        with torch.autocast(self.device.type, enabled=self.amp):
+            losses = self.step_module(images, heatmaps, weights)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at iteration "
+                                     f"{self.progress.iteration + 1}; lower optim.lr?")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.optim.grad_clip_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: float(reduce_mean(v.float(), self.info)) for k, v in losses.items()}
+
+    def _end_epoch(self, result: TrainResult) -> None:
+        t, p = self.cfg.train, self.progress
+        p.epoch += 1
+        p.iter_in_epoch = 0
+        done = p.epoch >= t.epochs
+        if p.epoch % t.checkpoint_interval == 0 or done:
+            result.checkpoints.append(str(self.save(f"epoch_{p.epoch}.pth")))
+        if self.val_loader is not None and (p.epoch % t.val_interval == 0 or done):
+            metrics = self.validate()
+            result.metrics.append(metrics)
+            self.logger.validation(p.epoch - 1, p.iteration, metrics)
+            value = metrics.get(t.val_metric)
+            if value is None:
+                self.logger.message(f"validation gave no {t.val_metric!r} (has: "
+                                    f"{', '.join(metrics)}); set train.val_metric")
+            elif math.isfinite(value) and (p.best is None or (
+                    value > p.best if t.val_rule == "greater" else value < p.best)):
+                p.best, p.best_epoch = float(value), p.epoch
+                result.best = p.best
+                name = "best_" + "".join(c if c.isalnum() or c in "@.-" else "_"
+                                         for c in t.val_metric) + ".pth"
+                result.checkpoints.append(str(self.save(name)))
+        result.checkpoints.append(str(self.save("latest.pth")))
+        barrier(self.info)
+
+    def validate(self) -> Dict[str, float]:
+        """Metrics of the current model on the val split (all processes take part)."""
+        if self.val_loader is None:
+            return {}
+        preds = predict_loader(self.model, self.val_loader, self.device, self.amp)
+        preds = gather_predictions(preds, self.info)
+        metrics = compute_metrics(self.cfg, self.data_root, self.schema, preds) \
+            if self.info.is_main else None
+        return broadcast_object(metrics, self.info)
+
+
+def train_model(cfg: TrainConfig, data_root: PathLike, work_dir: PathLike, device: str = "cpu",
+                resume: Union[bool, PathLike] = False, stream: Any = None) -> TrainResult:
+    """Build a :class:`Trainer` and run it (the Python form of ``heatpose train``)."""
+    return Trainer(cfg, data_root, work_dir, device=device, resume=resume,
+                   stream=stream).train()
+
+
+__all__ = ["Trainer", "TrainResult", "train_model", "unwrap"]
