@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model name (default {DEFAULT_MODEL})")
+    p.add_argument("--model", help=f"zoo model name (default: the model a heatpose --checkpoint "
+                   f"describes, else {DEFAULT_MODEL})")
     p.add_argument("--checkpoint", help="weights file (default: download the zoo checkpoint)")
     boxes = p.add_mutually_exclusive_group()
     boxes.add_argument("--detector", default="yolox-nano", choices=["yolox-nano"],

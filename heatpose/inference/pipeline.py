@@ -77,11 +77,26 @@ def _make_detector(detector: Any, detector_model: Optional[str], device: str,
     return lambda image, index: det(image)
 
 
+def _load_pose_model(name: Optional[str], checkpoint: Optional[Union[str, Path]],
+                     device: str) -> TopdownEstimator:
+    from heatpose.models.build import build_model, is_self_describing, model_from_checkpoint
+
+    if name is None and checkpoint is not None:
+        from heatpose.models.checkpoints import read_checkpoint
+
+        state, meta = read_checkpoint(checkpoint)
+        if is_self_describing(meta):
+            return model_from_checkpoint(state, meta, checkpoint, device)
+    return build_model(name or DEFAULT_MODEL, checkpoint=checkpoint,
+                       pretrained=checkpoint is None, device=device)
+
+
 class Pipeline:
     """Person detection + top-down pose estimation, batched across boxes and frames.
 
     Args:
-        model: a zoo name or a built :class:`TopdownEstimator`.
+        model: a zoo name or a built :class:`TopdownEstimator`; None = the model a heatpose
+            ``checkpoint`` describes, else the default zoo model.
         detector: 'yolox-nano' (default, ONNX via onnxruntime), 'whole-image' / None (one box
             covering each image), or a callable ``image -> (boxes (N, 4) xyxy, scores (N,))``.
         checkpoint: weights for ``model`` (a file); otherwise the zoo checkpoint is downloaded.
@@ -90,16 +105,13 @@ class Pipeline:
         batch_size: crops per forward pass (x2 with flip test).
     """
 
-    def __init__(self, model: Union[str, TopdownEstimator] = DEFAULT_MODEL,
+    def __init__(self, model: Union[str, TopdownEstimator, None] = None,
                  detector: Any = DEFAULT_DETECTOR, checkpoint: Optional[Union[str, Path]] = None,
                  device: str = "cpu", detector_model: Optional[Union[str, Path]] = None,
                  det_score_thr: float = 0.3, batch_size: int = 32,
                  flip_test: Optional[bool] = None) -> None:
-        if isinstance(model, str):
-            from heatpose.models.build import build_model
-
-            model = build_model(model, checkpoint=checkpoint, pretrained=checkpoint is None,
-                                device=device)
+        if model is None or isinstance(model, str):
+            model = _load_pose_model(model, checkpoint, device)
         self.model = model.eval()
         self.detect = _make_detector(detector, None if detector_model is None
                                      else str(detector_model), device, det_score_thr)
@@ -129,7 +141,7 @@ class Pipeline:
         if bboxes is not None and single:
             bboxes = [bboxes]
             box_scores = None if box_scores is None else [box_scores]
-        crops, centers, scales, boxes, box_scores, counts = [], [], [], [], [], []
+        crops, centers, scales, boxes, all_scores, counts = [], [], [], [], [], []
         for i, image in enumerate(batch):
             image = read_image(image) if isinstance(image, (str, Path)) else \
                 validate_image(image, f"image {i}")
@@ -142,7 +154,7 @@ class Pipeline:
             if len(b):
                 c, ctr, scl = self.model.crop_inputs(image, b)
                 crops.append(c), centers.append(ctr), scales.append(scl)
-            boxes.append(b), box_scores.append(s), counts.append(len(b))
+            boxes.append(b), all_scores.append(s), counts.append(len(b))
         w, h = self.model.input_size
         result = self.model.predict_crops(
             np.concatenate(crops) if crops else np.zeros((0, h, w, 3), np.uint8),
@@ -151,7 +163,7 @@ class Pipeline:
             np.concatenate(boxes), flip_test=self.flip_test, batch_size=self.batch_size,
             return_heatmaps=return_heatmaps)
         people, start = [], 0
-        for b, s, n in zip(boxes, box_scores, counts):
+        for b, s, n in zip(boxes, all_scores, counts):
             sl = slice(start, start + n)
             start += n
             people.append(People(b, s, result.keypoints[sl], result.scores[sl],

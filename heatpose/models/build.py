@@ -55,7 +55,8 @@ class Architecture:
 
 def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
                     name: Optional[str] = None, schema: Any = None, preset: Any = None,
-                    flip_test: bool = True) -> TopdownEstimator:
+                    flip_test: bool = True, flip_shift: Optional[bool] = None
+                    ) -> TopdownEstimator:
     """Assemble backbone + head + codec. ``codec`` is a codec object or its dict form."""
     if isinstance(codec, dict):
         codec = codec_from_dict(codec)
@@ -69,7 +70,7 @@ def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
     if arch.visibility_head:
         head = VisPredictHead(head, backbone.out_channels, arch.num_keypoints)
     model = TopdownEstimator(backbone, head, codec, flip_indices, name=name, schema=schema,
-                             preset=preset, flip_test=flip_test)
+                             preset=preset, flip_test=flip_test, flip_shift=flip_shift)
     model.architecture = arch
     return model
 
@@ -93,9 +94,11 @@ def build_model(name: str, checkpoint: Optional[PathLike] = None, pretrained: bo
 
     preset = get_preset(name)
     schema = get_schema(preset.dataset)
+    flip = preset.flip_test
     model = build_estimator(Architecture.from_preset(preset), dict(preset.codec),
                             schema.flip_indices, name=preset.name, schema=schema, preset=preset,
-                            flip_test=preset.flip_test if flip_test is None else flip_test)
+                            flip_test=flip["enabled"] if flip_test is None else flip_test,
+                            flip_shift=flip["shift_heatmap"])
     if checkpoint is None and pretrained:
         from heatpose.inference.download import download
 
@@ -110,6 +113,17 @@ def build_model(name: str, checkpoint: Optional[PathLike] = None, pretrained: bo
 def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> TopdownEstimator:
     """Rebuild a model from a heatpose checkpoint alone (its meta says what to build)."""
     state, meta = read_checkpoint(path)
+    return model_from_checkpoint(state, meta, path, device)
+
+
+def is_self_describing(meta: Dict[str, Any]) -> bool:
+    """Whether checkpoint metadata names the model to build (heatpose files do)."""
+    return isinstance(meta.get("architecture"), dict) or bool(meta.get("model_name"))
+
+
+def model_from_checkpoint(state: Dict[str, torch.Tensor], meta: Dict[str, Any], path: PathLike,
+                          device: Union[str, torch.device] = "cpu") -> TopdownEstimator:
+    """The model that checkpoint ``meta`` describes, loaded with ``state`` (see load_model)."""
     arch = meta.get("architecture")
     if not isinstance(arch, dict) or "codec" not in meta or "flip_indices" not in meta:
         name = meta.get("model_name")
@@ -135,7 +149,8 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> Topd
             preset = None                          # a custom model: its meta is all we need
     model = build_estimator(Architecture.from_dict(arch), meta["codec"], meta["flip_indices"],
                             name=meta.get("model_name"), schema=schema, preset=preset,
-                            flip_test=bool(meta.get("flip_test", True)))
+                            flip_test=bool(meta.get("flip_test", True)),
+                            flip_shift=meta.get("flip_shift"))
     load_state_dict_checked(model, state, source=str(path))
     return model.to(device).eval()
 

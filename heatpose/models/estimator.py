@@ -83,7 +83,8 @@ class TopdownEstimator(nn.Module):
 
     def __init__(self, backbone: nn.Module, head: nn.Module, codec: Any,
                  flip_indices: Sequence[int], name: Optional[str] = None,
-                 schema: Any = None, preset: Any = None, flip_test: bool = True) -> None:
+                 schema: Any = None, preset: Any = None, flip_test: bool = True,
+                 flip_shift: Optional[bool] = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -93,6 +94,9 @@ class TopdownEstimator(nn.Module):
         self.schema = schema
         self.preset = preset
         self.flip_test = flip_test
+        # the codec decides the flip shift; a preset may override it where MMPose's config does
+        # (the HRNet "udp" DeepFashion configs run MSRA with shift_heatmap=False)
+        self.flip_shift = codec.flip_shift if flip_shift is None else bool(flip_shift)
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
@@ -140,7 +144,7 @@ class TopdownEstimator(nn.Module):
         n = x.shape[0]
         heatmaps, vis = self.forward_all(torch.cat([x, x.flip(-1)], dim=0))
         hm_flip = flip_heatmaps(heatmaps[n:], self.flip_indices, flip_mode=self.codec.flip_mode,
-                                shift=self.codec.flip_shift)
+                                shift=self.flip_shift)
         heatmaps = (heatmaps[:n] + hm_flip) * 0.5
         if vis is not None:
             vis = (vis[:n] + flip_visibility(vis[n:], self.flip_indices)) * 0.5
@@ -215,6 +219,7 @@ class TopdownEstimator(nn.Module):
             "input_size": list(self.input_size),
             "flip_indices": self.flip_indices,
             "flip_test": self.flip_test,
+            "flip_shift": self.flip_shift,
         }
         if self.preset is not None:
             meta["preset"] = self.preset.to_dict()
