@@ -11,7 +11,8 @@ a box, else the extent of its keypoints. CrowdPose adds AP(E)/AP(M)/AP(H) from t
 ``crowdIndex`` (<0.2 / <0.8 / rest), rounded to 4 decimals (mean over all thresholds, recall
 points and categories, -1 entries included, as the original does).
 
-The OKS matrix is vectorised over all pairs; matching is vectorised over the thresholds.
+The OKS matrix is vectorised over all pairs; matching is batched over images and thresholds
+(:mod:`heatpose.evaluation.coco_match`).
 """
 from __future__ import annotations
 
@@ -22,9 +23,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from heatpose.errors import InputError
+from heatpose.evaluation.coco_match import IOU_THRS, REC_THRS, accumulate, match_blocks
 
-IOU_THRS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
-REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 MAX_DETS = 20
 AREA_RANGES = ((0 ** 2, 1e5 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))   # all, medium, large
 
@@ -220,121 +220,72 @@ def compute_oks_pairs(dt_kpts: np.ndarray, gt_kpts: np.ndarray, gt_bbox: np.ndar
     return out
 
 
-def _match_image(ious: np.ndarray, gt_ig: np.ndarray, crowd: np.ndarray
-                 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Greedy matching of one image for all thresholds.
-
-    Args:
-        ious: (D, G) OKS, results sorted best first, ground truths sorted non-ignored first.
-        gt_ig: (G,) bool ignore flags (sorted), crowd: (G,) bool.
-
-    Returns:
-        matched (T, D) bool and matched-to-ignored (T, D) bool.
-    """
-    T = len(IOU_THRS)
-    D, G = ious.shape
-    thr = np.minimum(IOU_THRS, 1 - 1e-10)[:, None]
-    taken = np.zeros((T, G), dtype=bool)
-    matched = np.zeros((T, D), dtype=bool)
-    to_ig = np.zeros((T, D), dtype=bool)
-    rev = slice(None, None, -1)
-    for d in range(D):
-        ok = (~taken | crowd[None, :]) & (ious[d][None, :] >= thr)
-        m = np.full(T, -1)
-        for part in (~gt_ig, gt_ig):        # regular ground truths first, then ignored ones
-            cand = ok & part[None, :] & (m[:, None] < 0)
-            if not cand.any():
-                continue
-            vals = np.where(cand, ious[d][None, :], -np.inf)
-            best = vals.max(axis=1)
-            last = G - 1 - np.argmax((vals == best[:, None])[:, rev] & cand[:, rev], axis=1)
-            has = cand.any(axis=1)
-            m[has] = last[has]
-        hit = m >= 0
-        matched[hit, d] = True
-        to_ig[hit, d] = gt_ig[m[hit]]
-        taken[np.flatnonzero(hit), m[hit]] = True
-    return matched, to_ig
-
-
-def _evaluate(gt: _Gt, dt: _Dt, img_ids: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+def _evaluate(gt: _Gt, dt: _Dt, img_ids: np.ndarray, sigmas: np.ndarray
+              ) -> Tuple[np.ndarray, np.ndarray]:
     """Per-image evaluation + accumulation for ``img_ids``; returns precision (T,R,K,A,1) and
     recall (T,K,A,1), with -1 where a setting has no ground truth."""
     T, R, K, A = len(IOU_THRS), len(REC_THRS), len(gt.cat_ids), len(AREA_RANGES)
     precision = -np.ones((T, R, K, A, 1))
     recall = -np.ones((T, K, A, 1))
-    gt_groups, dt_groups = _group(gt.key), _group(dt.key)
-    wanted = set(np.asarray(img_ids).tolist())
-    # keep results with a positive keypoint score, best 20 per (image, category), stable order
+    rank = {img: i for i, img in enumerate(np.asarray(img_ids).tolist())}
+    gt_groups = {k: v for k, v in _group(gt.key).items() if k[0] in rank}
+    # results with a positive keypoint score, best 20 per (image, category), stable order
     dt_sel: Dict[tuple, np.ndarray] = {}
-    for key, idx in dt_groups.items():
-        if key[0] not in wanted:
-            continue
-        idx = idx[np.count_nonzero(dt.kpts[idx, :, 2] > 0, axis=1) > 0]
-        order = np.argsort(-dt.score[idx], kind="mergesort")
-        dt_sel[key] = idx[order][:MAX_DETS]
-    # all OKS pairs at once
-    pair_keys, pd, pg = [], [], []
-    for key, didx in dt_sel.items():
-        gidx = gt_groups.get(key)
-        if gidx is None or len(didx) == 0:
-            continue
-        pair_keys.append((key, len(didx), len(gidx)))
-        pd.append(np.repeat(didx, len(gidx)))
-        pg.append(np.tile(gidx, len(didx)))
-    ious_of: Dict[tuple, np.ndarray] = {}
-    if pd:
-        pd_all, pg_all = np.concatenate(pd), np.concatenate(pg)
-        oks = compute_oks_pairs(dt.kpts[pd_all], gt.kpts[pg_all], gt.bbox[pg_all],
-                                gt.area[pg_all], sigmas)
-        pos = 0
-        for key, nd, ng in pair_keys:
-            ious_of[key] = oks[pos:pos + nd * ng].reshape(nd, ng)
-            pos += nd * ng
-    empty = np.zeros(0, dtype=np.intp)
+    for key, idx in _group(dt.key).items():
+        if key[0] in rank:
+            idx = idx[np.count_nonzero(dt.kpts[idx, :, 2] > 0, axis=1) > 0]
+            dt_sel[key] = idx[np.argsort(-dt.score[idx], kind="mergesort")][:MAX_DETS]
     for k, cat in enumerate(gt.cat_ids):
+        keys = sorted((key for key in set(gt_groups) | set(dt_sel) if key[1] == cat),
+                      key=lambda key: rank[key[0]])
+        empty = np.zeros(0, dtype=np.intp)
+        d_order = np.concatenate([dt_sel.get(key, empty) for key in keys] + [empty])
+        g_all = np.concatenate([gt_groups.get(key, empty) for key in keys] + [empty])
+        # blocks = images with results and ground truths, bucketed by ground-truth count
+        buckets: Dict[int, list] = {}
+        start = 0
+        for key in keys:
+            didx, gidx = dt_sel.get(key, empty), gt_groups.get(key, empty)
+            if len(didx) and len(gidx):
+                buckets.setdefault(len(gidx), []).append((start, didx, gidx))
+            start += len(didx)
+        oks = {}
+        for g_count, blocks in buckets.items():
+            pd = np.concatenate([np.repeat(d, g_count) for _, d, _ in blocks])
+            pg = np.concatenate([np.tile(g, len(d)) for _, d, g in blocks])
+            flat = compute_oks_pairs(dt.kpts[pd], gt.kpts[pg], gt.bbox[pg], gt.area[pg], sigmas)
+            d_max = max(len(d) for _, d, _ in blocks)
+            ious = np.full((len(blocks), d_max, g_count), -np.inf)
+            pos = 0
+            for b, (_, d, _) in enumerate(blocks):
+                ious[b, :len(d)] = flat[pos:pos + len(d) * g_count].reshape(len(d), g_count)
+                pos += len(d) * g_count
+            oks[g_count] = ious
         for a, (lo, hi) in enumerate(AREA_RANGES):
-            scores, matched, ignored, npig = [], [], [], 0
-            for img in np.asarray(img_ids).tolist():
-                key = (img, cat)
-                gidx, didx = gt_groups.get(key, empty), dt_sel.get(key, empty)
-                if len(gidx) == 0 and len(didx) == 0:
-                    continue
-                g_area = gt.range_area[gidx]
-                g_ig = gt.ignore[gidx] | (g_area < lo) | (g_area > hi)
-                gorder = np.argsort(g_ig, kind="mergesort")
-                g_ig = g_ig[gorder]
-                npig += int(np.count_nonzero(~g_ig))
-                D = len(didx)
-                if key in ious_of and D:
-                    mt, dig = _match_image(ious_of[key][:, gorder], g_ig, gt.iscrowd[gidx][gorder])
-                else:
-                    mt, dig = np.zeros((T, D), dtype=bool), np.zeros((T, D), dtype=bool)
-                d_area = dt.area[didx]
-                outside = (d_area < lo) | (d_area > hi)
-                dig = dig | (~mt & outside[None, :])
-                scores.append(dt.score[didx])
-                matched.append(mt)
-                ignored.append(dig)
-            if not scores or npig == 0:
+            g_ig_all = gt.ignore[g_all] | (gt.range_area[g_all] < lo) | (gt.range_area[g_all] > hi)
+            npig = int(np.count_nonzero(~g_ig_all))
+            if npig == 0:
                 continue
-            s = np.concatenate(scores)
-            inds = np.argsort(-s, kind="mergesort")
-            mt = np.concatenate(matched, axis=1)[:, inds]
-            dig = np.concatenate(ignored, axis=1)[:, inds]
-            tp = np.cumsum(mt & ~dig, axis=1).astype(np.float64)
-            fp = np.cumsum(~mt & ~dig, axis=1).astype(np.float64)
-            nd = tp.shape[1]
-            for t in range(T):
-                rc = tp[t] / npig
-                pr = tp[t] / (fp[t] + tp[t] + np.spacing(1))
-                recall[t, k, a, 0] = rc[-1] if nd else 0
-                pr = np.maximum.accumulate(pr[::-1])[::-1] if nd else pr
-                ri = np.searchsorted(rc, REC_THRS, side="left")
-                q = np.zeros(R)
-                ok = ri < nd
-                q[ok] = pr[ri[ok]]
-                precision[t, :, k, a, 0] = q
+            n = len(d_order)
+            matched = np.zeros((T, n), dtype=bool)
+            to_ig = np.zeros((T, n), dtype=bool)
+            for g_count, blocks in buckets.items():
+                gidx = np.stack([g for _, _, g in blocks])
+                g_ig = (gt.ignore[gidx] | (gt.range_area[gidx] < lo) | (gt.range_area[gidx] > hi))
+                order = np.argsort(g_ig, axis=1, kind="stable")
+                n_dt = np.array([len(d) for _, d, _ in blocks])
+                mt, ti = match_blocks(np.take_along_axis(oks[g_count], order[:, None, :], 2),
+                                      n_dt, np.take_along_axis(g_ig, order, 1),
+                                      np.take_along_axis(gt.iscrowd[gidx], order, 1))
+                cols = np.concatenate([s + np.arange(len(d)) for s, d, _ in blocks])
+                sel = np.arange(mt.shape[2])[None, :] < n_dt[:, None]          # (B, D)
+                matched[:, cols] = mt.transpose(1, 0, 2)[:, sel]
+                to_ig[:, cols] = ti.transpose(1, 0, 2)[:, sel]
+            d_area = dt.area[d_order]
+            ignored = to_ig | (~matched & ((d_area < lo) | (d_area > hi))[None, :])
+            p, r = accumulate(dt.score[d_order], matched, ignored, npig)
+            precision[:, :, k, a, 0] = p
+            recall[:, k, a, 0] = r
     return precision, recall
 
 

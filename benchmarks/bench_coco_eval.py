@@ -1,0 +1,143 @@
+"""Benchmark: heatpose's COCO keypoint evaluation vs xtcocotools (MMPose's evaluator).
+
+Builds a seeded synthetic COCO-val-sized set (5000 images, ~6000 people incl. crowd and
+keypoint-less annotations; one noisy result per person plus false positives), writes the
+annotation and result JSON files, times both evaluators end to end (JSON loading included),
+checks that all 10 stats are identical and prints a table with the speed ratio.
+
+    python benchmarks/bench_coco_eval.py [--images 5000] [--peer /work/peer/bin/peer-python]
+
+xtcocotools runs in the MMPose peer interpreter as a subprocess; without it that column is
+skipped with a note.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+COCO_SIGMAS = [.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107,
+               .087, .087, .089, .089]
+
+PEER_SCRIPT = r"""
+import contextlib, io, json, sys, time
+import numpy as np
+from xtcocotools.coco import COCO
+from xtcocotools.cocoeval import COCOeval
+gt_path, res_path, sig = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+t0 = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    coco = COCO(gt_path)
+    dets = coco.loadRes(res_path)
+    ev = COCOeval(coco, dets, 'keypoints', np.array(sig, dtype=np.float32), True)
+    ev.params.useSegm = None
+    ev.evaluate(); ev.accumulate(); ev.summarize()
+print(json.dumps({"seconds": time.perf_counter() - t0, "stats": [float(s) for s in ev.stats]}))
+"""
+
+
+def synth(n_images: int, seed: int = 0):
+    """A COCO-like keypoint set: (gt_dict, results_list)."""
+    rng = np.random.default_rng(seed)
+    images, anns, results = [], [], []
+    aid = 1
+    for i in range(n_images):
+        img_id = i + 1
+        images.append({"id": img_id, "width": 640, "height": 480, "file_name": f"{img_id:012d}.jpg"})
+        n = rng.choice([0, 1, 1, 1, 2, 3], p=[.18, .2, .2, .15, .15, .12])
+        for _ in range(n):
+            w, h = rng.uniform(20, 300), rng.uniform(40, 450)
+            x, y = rng.uniform(0, 640 - min(w, 600)), rng.uniform(0, 480 - min(h, 440))
+            k = np.stack([x + rng.uniform(0, w, 17), y + rng.uniform(0, h, 17)], 1)
+            v = rng.choice([0, 1, 2], 17, p=[.3, .2, .5])
+            if rng.uniform() < .05:
+                v[:] = 0
+            k[v == 0] = 0
+            anns.append({"id": aid, "image_id": img_id, "category_id": 1,
+                         "keypoints": np.c_[np.round(k, 2), v].ravel().tolist(),
+                         "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+                         "area": round(w * h * .55, 2), "iscrowd": int(rng.uniform() < .01),
+                         "num_keypoints": int((v > 0).sum())})
+            aid += 1
+            sd = rng.uniform(.005, .08) * np.sqrt(w * h)
+            p = np.where(v[:, None] > 0, k + rng.normal(0, sd, (17, 2)),
+                         [x + w / 2, y + h / 2] + rng.normal(0, 20, (17, 2)))
+            results.append({"image_id": img_id, "category_id": 1,
+                            "keypoints": np.c_[np.round(p, 2), np.round(rng.uniform(0, 1, 17), 4)]
+                            .ravel().tolist(), "score": round(float(rng.uniform(.3, 1)), 6),
+                            "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)]})
+        for _ in range(rng.choice([0, 0, 1, 2])):                 # false positives
+            c = rng.uniform([0, 0], [640, 480])
+            p = c + rng.normal(0, 40, (17, 2))
+            results.append({"image_id": img_id, "category_id": 1,
+                            "keypoints": np.c_[np.round(p, 2), np.round(rng.uniform(0, 1, 17), 4)]
+                            .ravel().tolist(), "score": round(float(rng.uniform(0, .8)), 6),
+                            "bbox": [round(float(c[0]) - 40, 2), round(float(c[1]) - 60, 2), 80.0, 120.0]})
+    gt = {"images": images, "annotations": anns,
+          "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+    return gt, results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--peer", default=os.environ.get("HEATPOSE_PEER_PYTHON",
+                                                     "/work/peer/bin/peer-python"))
+    args = ap.parse_args()
+    from heatpose.evaluation.coco_eval import evaluate_coco, load_json
+
+    gt, results = synth(args.images, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        gt_path, res_path = os.path.join(tmp, "gt.json"), os.path.join(tmp, "res.json")
+        with open(gt_path, "w") as f:
+            json.dump(gt, f)
+        with open(res_path, "w") as f:
+            json.dump(results, f)
+        print(f"synthetic set: {len(gt['images'])} images, {len(gt['annotations'])} people, "
+              f"{len(results)} results (seed {args.seed})")
+        t0 = time.perf_counter()
+        ours = evaluate_coco(load_json(gt_path, "gt"), load_json(res_path, "results"), COCO_SIGMAS)
+        t_ours = time.perf_counter() - t0
+        peer = None
+        if os.path.exists(args.peer):
+            proc = subprocess.run([args.peer, "-c", PEER_SCRIPT, gt_path, res_path,
+                                   json.dumps(COCO_SIGMAS)], capture_output=True, text=True)
+            if proc.returncode == 0:
+                peer = json.loads(proc.stdout.strip().splitlines()[-1])
+            else:
+                print("note: xtcocotools run failed:", proc.stderr.strip().splitlines()[-1:])
+        else:
+            print(f"note: no peer interpreter at {args.peer}; xtcocotools column skipped")
+
+    print()
+    print(f"| stat | heatpose | xtcocotools | |diff| |")
+    print(f"|---|---|---|---|")
+    identical = True
+    for i, (k, v) in enumerate(ours.items()):
+        if peer:
+            d = abs(v - peer["stats"][i])
+            identical &= d == 0.0
+            print(f"| {k} | {v:.6f} | {peer['stats'][i]:.6f} | {d:.1e} |")
+        else:
+            print(f"| {k} | {v:.6f} | - | - |")
+    print()
+    print("| evaluator | seconds | ratio |")
+    print("|---|---|---|")
+    print(f"| heatpose.evaluation.evaluate_coco | {t_ours:.2f} | 1.00 |")
+    if peer:
+        print(f"| xtcocotools 1.14.3 COCOeval | {peer['seconds']:.2f} | "
+              f"{peer['seconds'] / t_ours:.2f} (xtcocotools / heatpose) |")
+        print(f"\nall stats identical: {identical}")
+        return 0 if identical else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
