@@ -10,8 +10,13 @@ from heatpose.errors import UnknownModelError
 ALL = heatpose.list_models()
 
 
-def test_zoo_is_complete_and_unique():
-    assert len(ALL) == len(set(ALL)) and len(ALL) >= 60
+def test_zoo_names_unique_and_cover_the_issue_examples():
+    assert len(ALL) == len(set(ALL))
+    for name in ("td-hm_res50_8xb64-210e_coco-256x192",
+                 "td-hm_hrnet-w48_udp_8xb32-210e_deepfashion_full-256x192",
+                 "td-hm_res50-2deconv_8xb64-40e_jhmdb-sub1-256x256",
+                 "td-hm-vis_res50_8xb64-210e_coco-aic-256x192-merge"):
+        assert name in ALL
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -43,3 +48,16 @@ def test_aliases_build_the_same_model():
 def test_unknown_name_suggests():
     with pytest.raises(UnknownModelError, match="td-hm_res50_8xb64-210e_coco-256x192"):
         heatpose.build_model("td-hm_res50_8xb64-210e_coco-256x19")
+
+
+def test_mmpose_config_names_outside_the_zoo_build_from_the_name():
+    model = heatpose.build_model("td-hm_hrnet-w32_dark-8xb64-210e_coco-384x288.py")
+    codec = model.codec.to_dict()
+    assert model.preset is None and model.num_keypoints == 17
+    assert codec["input_size"] == [288, 384] and codec["heatmap_size"] == [72, 96]
+    assert codec["unbiased"] and codec["blur_kernel_size"] == 17 and model.flip_shift
+    udp = heatpose.build_model("td-hm_hrnet-w48_udp-8xb32-210e_coco-256x192")
+    assert udp.codec.use_udp and not udp.flip_shift and udp.backbone.out_channels == 48
+    from heatpose.errors import CheckpointError
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        heatpose.build_model("td-hm_hrnet-w32_8xb64-210e_coco-256x192", pretrained=True)

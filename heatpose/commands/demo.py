@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         code = infer.run(args)
     except DownloadError as exc:
-        raise DownloadError(f"the demo needs the weights of {args.model}. {exc} "
+        from heatpose.inference.pipeline import DEFAULT_MODEL
+
+        raise DownloadError(f"the demo needs the weights of {args.model or DEFAULT_MODEL}. {exc} "
                             "(or pass --checkpoint FILE)") from None
     return code

@@ -89,25 +89,63 @@ def build_model(name: str, checkpoint: Optional[PathLike] = None, pretrained: bo
 
     ``checkpoint``: a file to load (any supported layout); ``pretrained=True`` downloads the
     preset's published checkpoint into the cache (HEATPOSE_HOME) and loads it."""
+    from heatpose.errors import UnknownModelError
     from heatpose.models.zoo import get_preset
     from heatpose.schema import get_schema
 
-    preset = get_preset(name)
-    schema = get_schema(preset.dataset)
-    flip = preset.flip_test
-    model = build_estimator(Architecture.from_preset(preset), dict(preset.codec),
-                            schema.flip_indices, name=preset.name, schema=schema, preset=preset,
-                            flip_test=flip["enabled"] if flip_test is None else flip_test,
-                            flip_shift=flip["shift_heatmap"])
+    try:
+        preset = get_preset(name)
+    except UnknownModelError:
+        preset = None
+        model = _build_from_config_name(name)       # an MMPose config outside the zoo tables
+        if model is None:
+            raise
+    else:
+        schema = get_schema(preset.dataset)
+        flip = preset.flip_test
+        model = build_estimator(Architecture.from_preset(preset), dict(preset.codec),
+                                schema.flip_indices, name=preset.name, schema=schema,
+                                preset=preset, flip_shift=flip["shift_heatmap"],
+                                flip_test=flip["enabled"])
+    if flip_test is not None:
+        model.flip_test = flip_test
     if checkpoint is None and pretrained:
         from heatpose.inference.download import download
 
-        if not preset.checkpoint_url:
-            raise CheckpointError(f"{preset.name}: the model zoo lists no checkpoint for it")
+        if preset is None or not preset.checkpoint_url:
+            raise CheckpointError(f"{name}: the model zoo lists no checkpoint for it")
         checkpoint = download(preset.checkpoint_url)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
     return model.to(device).eval()
+
+
+def _build_from_config_name(name: str) -> Optional[TopdownEstimator]:
+    """A model for an MMPose top-down heatmap config name that is not a zoo row (e.g.
+    ``td-hm_hrnet-w32_dark-8xb64-210e_coco-384x288``), read from the name alone; None if the
+    name does not say enough (backbone, dataset, input size)."""
+    import re
+
+    from heatpose.errors import HeatposeError
+    from heatpose.models.names import parse_config_name
+    from heatpose.schema import schema_for_dataset
+
+    base = re.sub(r"\.py$", "", str(name).replace("\\", "/").rsplit("/", 1)[-1])
+    m = re.match(r"td-hm(?:-vis)?_.+?\d+e_(.+?)-\d+x\d+", base)
+    if not m:
+        return None
+    try:
+        parsed = parse_config_name(base)
+        schema = schema_for_dataset(m.group(1))
+        codec = parsed.codec_dict()
+    except (HeatposeError, ValueError):
+        return None
+    if any(v % 32 for v in parsed.input_size):      # backbones need multiples of 32
+        return None
+    n = parsed.num_deconv
+    arch = Architecture(parsed.backbone, schema.num_keypoints, (256,) * n, (4,) * n,
+                        parsed.visibility_head)
+    return build_estimator(arch, codec, schema.flip_indices, name=base, schema=schema)
 
 
 def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> TopdownEstimator:
