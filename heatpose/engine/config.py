@@ -109,7 +109,7 @@ class TrainSettings:
     max_iters: Optional[int] = None
     val_interval: int = 10
     checkpoint_interval: int = 10
-    val_metric: str = "coco/AP"
+    val_metric: str = "AP"
     val_rule: str = "greater"
     seed: int = 0
     amp: bool = True

@@ -4,9 +4,9 @@
     result = trainer.train()            # -> TrainResult (losses, best metric, files)
 
 Per iteration: lr from the MMPose schedule -> forward (autocast on CUDA) -> KeypointMSELoss
-(+ visibility BCE) -> backward (GradScaler on CUDA) -> Adam step. Per epoch: ``epoch_<n>.pth``
-every ``checkpoint_interval`` epochs, validation every ``val_interval`` epochs (keeping
-``best_<metric>.pth``), and ``latest.pth``. Every file is a self-describing model file that
+(+ visibility BCE) -> backward (GradScaler on CUDA) -> Adam step. Per epoch: ``epoch_<n>.pth`` and
+``latest.pth`` every ``checkpoint_interval`` epochs and at the end (also when ``max_iters``
+stops mid-epoch), validation every ``val_interval`` epochs (keeping ``best_<metric>.pth``). Every file is a self-describing model file that
 also holds what ``--resume`` needs. Ctrl-C finishes the running iteration, writes
 ``latest.pth`` and stops (a second Ctrl-C stops at once).
 """
@@ -247,8 +247,9 @@ class Trainer:
         t, p = self.cfg.train, self.progress
         p.epoch += 1
         p.iter_in_epoch = 0
-        done = p.epoch >= t.epochs
-        if p.epoch % t.checkpoint_interval == 0 or done:
+        done = p.epoch >= t.epochs or p.iteration >= self.total_iters
+        save = p.epoch % t.checkpoint_interval == 0 or done
+        if save:
             result.checkpoints.append(str(self.save(f"epoch_{p.epoch}.pth")))
         if self.val_loader is not None and (p.epoch % t.val_interval == 0 or done):
             metrics = self.validate()
@@ -265,7 +266,8 @@ class Trainer:
                 name = "best_" + "".join(c if c.isalnum() or c in "@.-" else "_"
                                          for c in t.val_metric) + ".pth"
                 result.checkpoints.append(str(self.save(name)))
-        result.checkpoints.append(str(self.save("latest.pth")))
+        if save:
+            result.checkpoints.append(str(self.save("latest.pth")))
         barrier(self.info)
 
     def validate(self) -> Dict[str, float]:

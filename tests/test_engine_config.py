@@ -1,0 +1,176 @@
+"""Training config (file round trip, --set overrides and their errors), the MMPose LR schedule,
+linear LR scaling, and `heatpose config NAME` -> `heatpose train FILE` through the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from heatpose.engine.config import (ConfigError, TrainConfig, apply_overrides, dump_config,
+                                    load_config, save_config)
+from heatpose.engine.optim import WarmupMultiStepLR, build_optimizer, scaled_lr
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PRESET = "td-hm_res50_8xb64-210e_coco-256x192"
+
+# a CPU-sized network and the coco_mini layout (train annotations double as val)
+TINY = ["model.name=tiny-test", "model.backbone=resnet18",
+        'model.backbone_kwargs={"stem_channels": 8, "base_channels": 8}',
+        "model.deconv_out_channels=[32,32,32]",
+        'model.codec={"type": "MSRAHeatmap", "input_size": [64, 96], '
+        '"heatmap_size": [16, 24], "sigma": 2}',
+        "data.val_ann_file=annotations/person_keypoints_train2017.json",
+        "data.val_img_prefix=train2017/", "data.val_bbox_file=null", "data.num_workers=0",
+        "optim.warmup_iters=3", "train.log_interval=1"]
+
+
+# ------------------------------------------------------------------ schedule
+@pytest.mark.parametrize("case", json.loads((FIXTURES / "engine_lr_schedule.json").read_text()))
+def test_schedule_matches_mmengine(case):
+    """Every iteration's lr equals mmengine's chained LinearLR (per iter) + MultiStepLR
+    (per epoch), recorded by tools/engine_lr_reference.py."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p], lr=case["base_lr"])
+    sched = WarmupMultiStepLR(opt, case["warmup_iters"], case["start_factor"],
+                              case["milestones"], case["gamma"])
+    n = case["epoch_length"]
+    for t, expected in enumerate(case["lrs"]):
+        sched.apply(t, t // n)
+        assert opt.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+def test_schedule_state_round_trip():
+    p = torch.nn.Parameter(torch.zeros(1))
+    a = WarmupMultiStepLR(torch.optim.Adam([p], lr=1e-3), 10, 0.001, [2], 0.1)
+    a.apply(7, 1)
+    b = WarmupMultiStepLR(torch.optim.Adam([p], lr=5.0), 1, 0.5, [], 0.5)
+    b.load_state_dict(a.state_dict())
+    assert b.get_last_lr() == a.get_last_lr()
+    assert b.factor(100, 3) == pytest.approx(0.1)
+
+
+def test_linear_lr_scaling():
+    cfg = TrainConfig().optim                       # lr 5e-4 for a total batch of 512
+    assert scaled_lr(cfg, 64, 8) == cfg.lr
+    assert scaled_lr(cfg, 32, 2) == pytest.approx(5e-4 * 64 / 512)
+    model = torch.nn.Linear(2, 2)
+    assert build_optimizer(model, cfg, 16, 1).param_groups[0]["lr"] == pytest.approx(
+        5e-4 * 16 / 512)
+    off = apply_overrides(TrainConfig(), ["optim.auto_scale_lr=false"]).optim
+    assert scaled_lr(off, 16, 1) == off.lr
+
+
+# ------------------------------------------------------------------ config files
+def test_preset_config_has_mmpose_training_settings():
+    from heatpose.engine.presets import resolve_config
+
+    cfg = resolve_config(PRESET)
+    assert cfg.preset == PRESET and cfg.model.backbone == "resnet50"
+    assert cfg.model.deconv_out_channels == (256, 256, 256)
+    assert cfg.model.codec["input_size"] == [192, 256] and cfg.model.schema == "coco"
+    assert cfg.data.dataset == "coco"
+    assert cfg.data.train_ann_file == "annotations/person_keypoints_train2017.json"
+    assert cfg.data.train_img_prefix == "train2017/" and cfg.data.val_img_prefix == "val2017/"
+    assert cfg.data.val_bbox_file == \
+        "person_detection_results/COCO_val2017_detections_AP_H_56_person.json"
+    assert cfg.data.augment.rotate_factor == 80.0 and cfg.data.augment.half_body_prob == 0.3
+    assert (cfg.optim.type, cfg.optim.lr, cfg.optim.base_batch_size) == ("Adam", 5e-4, 512)
+    assert cfg.optim.milestones == (170, 200) and cfg.optim.warmup_iters == 500
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.val_metric) == (210, 64, "AP")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_file_round_trip(tmp_path, suffix):
+    pytest.importorskip("yaml") if suffix == ".yaml" else None
+    cfg = apply_overrides(TrainConfig(), TINY + ["data.augment.enabled=false"])
+    path = save_config(cfg, tmp_path / f"c{suffix}")
+    back = load_config(path)
+    assert back == cfg
+    assert back.model.backbone_kwargs == {"stem_channels": 8, "base_channels": 8}
+    assert back.data.augment.enabled is False
+
+
+def test_overrides_are_type_checked():
+    cfg = apply_overrides(TrainConfig(), ["train.batch_size=8", "optim.lr=1e-3",
+                                          "optim.milestones=[1, 2]", "train.amp=false",
+                                          "model.codec.sigma=3", "train.max_iters=none"])
+    assert (cfg.train.batch_size, cfg.optim.lr, cfg.optim.milestones) == (8, 1e-3, (1, 2))
+    assert cfg.train.amp is False and cfg.model.codec["sigma"] == 3
+    assert cfg.train.max_iters is None
+
+
+@pytest.mark.parametrize("item, message", [
+    ("train.batchsize=8", "did you mean train.batch_size"),
+    ("train.batch_size=eight", "train.batch_size = 'eight': expected int"),
+    ("train.batch_size=1.5", "expected int"),
+    ("optim.lr=fast", "optim.lr = 'fast': expected float"),
+    ("train.amp=2", "expected bool"),
+    ("optim.milestones=[1, \"x\"]", "optim.milestones[1]"),
+    ("modle.backbone=resnet18", "did you mean model"),
+    ("train.batch_size", "expected KEY=VALUE"),
+    ("model.backbone.depth=3", "not a section"),
+])
+def test_bad_overrides_give_clear_errors(item, message):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(TrainConfig(), [item])
+    assert message in str(err.value)
+
+
+def test_bad_config_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"train": {"epochz": 3}}')
+    with pytest.raises(ConfigError, match=r"bad.json: unknown config key 'train.epochz'"):
+        load_config(bad)
+    bad.write_text('{"train": {"epochs": "many"}}')
+    with pytest.raises(ConfigError, match=r"bad.json: train.epochs = 'many': expected int"):
+        load_config(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.json")
+
+
+# ------------------------------------------------------------------ CLI round trip
+def test_cli_config_then_train(tmp_path, data_dir, capsys):
+    """`heatpose config NAME > file` -> edit -> `heatpose train file --max-iters 2`."""
+    from heatpose.cli import main
+    from heatpose.models.build import load_model
+
+    assert main(["config", PRESET]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(text)
+    assert data["optim"]["milestones"] == [170, 200]
+    path = tmp_path / "train.json"
+    path.write_text(text)
+    work = tmp_path / "work"
+    argv = ["train", str(path), "--data-root", str(data_dir / "coco_mini"), "--work-dir",
+            str(work), "--batch-size", "4", "--max-iters", "2"]
+    for item in TINY:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert "trained 2 iterations" in out.out
+    assert load_config(work / "config.json").train.max_iters == 2
+    lines = [json.loads(x) for x in (work / "log.jsonl").read_text().splitlines()]
+    assert [x["iter"] for x in lines if x["mode"] == "train"] == [1, 2]
+    model = load_model(work / "latest.pth")              # a self-describing model file
+    assert model.input_size == (64, 96) and model.name == "tiny-test"
+    # errors are one line and exit status 2
+    assert main(argv + ["--set", "optim.lr=x"]) == 2
+    assert "optim.lr = 'x': expected float" in capsys.readouterr().err
+    assert main(argv + ["--batch-size", "0"]) == 2
+    assert "--batch-size 0: must be at least 1" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "nope.json"), "--data-root", ".", "--work-dir",
+                 str(work)]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_dump_yaml_when_available():
+    pytest.importorskip("yaml")
+    import yaml
+
+    text = dump_config(TrainConfig(), yaml=True)
+    assert yaml.safe_load(text)["optim"]["type"] == "Adam"
