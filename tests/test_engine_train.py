@@ -159,8 +159,8 @@ DDP_ITERS = 4
 # Tolerance: DDP averages gradients over processes, so with equal shards the update is the
 # 1-process update at the same total batch, except for BatchNorm, whose batch statistics are
 # per process (8 samples instead of 16), as in MMPose (no SyncBN in these configs). Measured
-# relative loss differences are ~1e-3..1e-2 over 4 steps; the test allows 5%.
-DDP_RTOL = 0.05
+# relative loss differences: 1e-4 .. 2e-3 over 4 steps (9e-3 by step 6); the test allows 2%.
+DDP_RTOL = 0.02
 
 
 def test_ddp_two_processes_match_one(tmp_path, data_dir):
@@ -181,3 +181,33 @@ def test_ddp_two_processes_match_one(tmp_path, data_dir):
     assert len(r0["losses"]) == DDP_ITERS
     np.testing.assert_allclose(r0["losses"], single.losses, rtol=DDP_RTOL)
     assert (tmp_path / "ddp" / "latest.pth").is_file()
+
+
+def test_custom_schema_on_coco_format_data(tmp_path, data_dir):
+    """A user schema (5 face keypoints) and a COCO-format file with 5 keypoints per person: the
+    model gets 5 output channels and its file carries the schema."""
+    from heatpose.models.build import load_model
+
+    src = json.loads((data_dir / "coco_mini/annotations/person_keypoints_train2017.json")
+                     .read_text())
+    for ann in src["annotations"]:
+        ann["keypoints"] = ann["keypoints"][:15]            # nose, eyes, ears
+        ann["num_keypoints"] = sum(1 for v in ann["keypoints"][2::3] if v > 0)
+    (tmp_path / "face.json").write_text(json.dumps(src))
+    schema = tmp_path / "face_schema.json"
+    schema.write_text(json.dumps({
+        "name": "face5", "keypoints": ["nose", "left_eye", "right_eye", "left_ear", "right_ear"],
+        "flip_pairs": [["left_eye", "right_eye"], ["left_ear", "right_ear"]],
+        "sigmas": [0.026, 0.025, 0.025, 0.035, 0.035]}))
+    root = data_dir / "coco_mini"
+    cfg = tiny(f"model.schema={schema}", f"data.train_ann_file={tmp_path / 'face.json'}",
+               "train.batch_size=8", "train.max_iters=2")
+    trainer = Trainer(cfg, root, tmp_path / "work")
+    trainer.train()
+    assert trainer.model.head.final_layer.out_channels == 5
+    assert all(len(r.keypoints) == 5 for r in trainer.train_set.records)
+    model = load_model(tmp_path / "work" / "latest.pth")
+    assert model.schema.name == "face5" and model.flip_indices == [0, 2, 1, 4, 3]
+    bad = tiny(f"model.schema={tmp_path / 'missing.json'}")
+    with pytest.raises(Exception, match="missing.json"):
+        Trainer(bad, root, tmp_path / "work2")
