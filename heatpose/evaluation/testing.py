@@ -1,0 +1,180 @@
+"""Testing a model on a zoo dataset's test split: where the split's files are, reading its
+instances, and batched prediction of every instance (MMPose's ``val_pipeline``: box -> centre
+and 1.25x scale -> affine crop -> network with flip test -> decode -> image pixels).
+
+Data layout rule. MMPose configs name test files relative to the working directory, e.g.
+``data/coco/annotations/person_keypoints_val2017.json`` with images under
+``data/coco/val2017/``. ``data_root`` is that dataset folder (``data/coco``): a config path
+``data/<folder>/<rest>`` becomes ``<data_root>/<rest>``; a path in another dataset's folder
+(Halpe's COCO detections) becomes ``<data_root>/../<folder>/<rest>``. If ``data_root`` holds
+``<folder>/`` itself (it is MMPose's ``data/``), paths go under ``<data_root>/<folder>/``.
+Images are under ``<data_root>/<IMAGE_DIRS[dataset]>``. Explicit ``ann_file`` / ``img_prefix``
+/ ``headbox_file`` override; without a data root, images are looked up next to ``ann_file``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from heatpose.errors import InputError
+from heatpose.evaluation.dataset_metrics import InstancePredictions
+
+PathLike = Union[str, Path]
+
+# test images relative to the dataset folder, as the zoo's MMPose configs set data_prefix
+# (0.x-only rows — ochuman, mhp, mpii_trb, halpe — as MMPose 0.x laid them out)
+IMAGE_DIRS = {
+    "coco": "val2017", "halpe": "val2017", "ochuman": "images", "mhp": "val/images",
+    "aic": "ai_challenger_keypoint_validation_20170911/keypoint_validation_images_20170911",
+    "crowdpose": "images", "posetrack18": "", "jhmdb": "", "mpii": "images",
+    "mpii_trb": "images", "deepfashion_upper": "img", "deepfashion_lower": "img",
+    "deepfashion_full": "img", "deepfashion2": "validation/image",
+}
+# MPII's PCKh head boxes (MpiiDataset's headbox_file), relative to the dataset folder
+HEADBOX_FILES = {"mpii": "annotations/mpii_gt_val.mat"}
+
+
+@dataclass
+class TestData:
+    """Resolved test files of a preset. ``bbox_file`` None = ground-truth boxes."""
+
+    dataset: str
+    ann_file: str
+    img_prefix: str
+    bbox_file: Optional[str] = None
+    headbox_file: Optional[str] = None
+
+    @property
+    def setting(self) -> str:
+        """The zoo's result setting these files reproduce: 'gt_boxes' or 'det_boxes'."""
+        return "det_boxes" if self.bbox_file else "gt_boxes"
+
+
+def _split_config_path(path: str) -> tuple:
+    """'data/coco/annotations/x.json' -> ('coco', 'annotations/x.json')."""
+    parts = Path(path).parts
+    if len(parts) < 3 or parts[0] != "data":
+        raise ValueError(f"config path {path!r} is not under data/<folder>/")
+    return parts[1], str(Path(*parts[2:]))
+
+
+def under_root(config_path: str, data_root: PathLike, own_folder: str) -> str:
+    """A config path ``data/<folder>/<rest>`` under ``data_root`` (see the module docstring)."""
+    folder, rest = _split_config_path(config_path)
+    root = Path(data_root)
+    if (root / own_folder).is_dir() and not (root / rest).exists():
+        return str(root / folder / rest)           # data_root is MMPose's data/ folder
+    if folder == own_folder:
+        return str(root / rest)
+    return str(root.parent / folder / rest)
+
+
+def resolve_test_data(preset: Any, data_root: Optional[PathLike] = None,
+                      ann_file: Optional[PathLike] = None, img_prefix: Optional[PathLike] = None,
+                      det_file: Optional[PathLike] = None,
+                      headbox_file: Optional[PathLike] = None) -> TestData:
+    """The files to test ``preset`` on: its config's test annotation file under ``data_root``
+    (or ``ann_file``), images (``img_prefix``), boxes (``det_file``: COCO detection results,
+    else ground truth) and MPII head boxes. Nothing is checked for existence here."""
+    dataset = preset.dataset
+    test = preset.training.get("test_data") or {}
+    own = _split_config_path(test["ann_file"])[0] if test.get("ann_file") else dataset
+    root_img = os.path.join(own, IMAGE_DIRS.get(dataset, ""))
+    if ann_file is None:
+        if data_root is None:
+            raise InputError(f"{preset.name}: pass --data-root (the folder MMPose calls "
+                             f"data/{own}/) or --ann-file")
+        if not test.get("ann_file"):
+            raise InputError(f"{preset.name}: the zoo lists no test annotation file; pass "
+                             "--ann-file")
+        ann_file = under_root(test["ann_file"], data_root, own)
+    if img_prefix is None:
+        if data_root is not None:
+            img_prefix = under_root(f"data/{root_img}", data_root, own)
+        else:
+            img_prefix = os.path.dirname(os.path.abspath(ann_file))
+    if headbox_file is None and dataset in HEADBOX_FILES and data_root is not None:
+        headbox_file = under_root(f"data/{own}/{HEADBOX_FILES[dataset]}", data_root, own)
+    return TestData(dataset, os.fspath(ann_file), os.fspath(img_prefix),
+                    None if det_file is None else os.fspath(det_file),
+                    None if headbox_file is None else os.fspath(headbox_file))
+
+
+def read_test_records(data: TestData) -> List[Any]:
+    """The test instances (MMPose's test-mode dataset): ground-truth instances after the
+    top-down filter, or every person detection of ``bbox_file`` (score threshold 0.0)."""
+    from heatpose.data.readers import read_dataset
+    from heatpose.evaluation.dataset_metrics import family
+
+    fam = family(data.dataset)
+    if not os.path.exists(data.ann_file):
+        raise InputError(f"{data.ann_file}: annotation file not found")
+    if data.bbox_file is not None:
+        if fam not in ("coco", "crowdpose", "halpe", "posetrack18"):
+            raise InputError(f"{data.bbox_file}: {data.dataset} is scored with ground-truth "
+                             "boxes only (its metrics need the annotated instance per box)")
+        if not os.path.isfile(data.bbox_file):
+            raise InputError(f"{data.bbox_file}: detection file not found")
+    if not os.path.isdir(data.img_prefix):
+        raise InputError(f"{data.img_prefix}: image folder not found (set --img-prefix)")
+    headbox = data.headbox_file
+    if headbox is not None and not os.path.isfile(headbox):
+        raise InputError(f"{headbox}: MPII head-box file not found (PCKh needs it; set "
+                         "--headbox-file)")
+    return read_dataset(data.dataset, data.ann_file, img_prefix=data.img_prefix,
+                        bbox_file=data.bbox_file, score_thr=0.0, headbox_file=headbox)
+
+
+@torch.no_grad()
+def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers: int = 0,
+              schema: Any = None,
+              progress: Optional[Callable[[int, int], None]] = None) -> InstancePredictions:
+    """Predict every record's instance (test-mode crops, the model's flip test).
+
+    Args:
+        model: a TopdownEstimator (on its device).
+        records: instance records whose ``img_path`` are absolute or relative to the cwd.
+        batch_size: crops per forward pass (x2 with the flip test).
+        workers: DataLoader worker processes reading and cropping images.
+        schema: keypoint schema (default: the model's).
+        progress: called with (done, total) after each batch.
+
+    Returns:
+        InstancePredictions in record order (keypoints in image pixels, crop scales).
+    """
+    from torch.utils.data import DataLoader
+
+    from heatpose.data.dataset import TopdownDataset, collate_topdown
+
+    schema = schema if schema is not None else model.schema
+    if schema is None:
+        raise InputError("run_model: the model carries no keypoint schema; pass schema=")
+    dataset = TopdownDataset(records, "", schema, model.codec, train=False)
+    loader = DataLoader(dataset, batch_size=max(1, int(batch_size)), shuffle=False,
+                        num_workers=int(workers), collate_fn=collate_topdown)
+    kpts, scores, scales, vis = [], [], [], []
+    done = 0
+    for images, _, _, meta in loader:
+        crops = images.permute(0, 2, 3, 1).numpy()           # (N, h, w, 3) uint8 BGR
+        centers, crop_scales = meta["center"].numpy(), meta["scale"].numpy()
+        res = model.predict_crops(crops, centers, crop_scales, meta["bbox"].numpy(),
+                                  batch_size=len(crops))
+        kpts.append(res.keypoints)
+        scores.append(res.scores)
+        scales.append(crop_scales.astype(np.float32))
+        if res.visibility is not None:
+            vis.append(res.visibility)
+        done += len(crops)
+        if progress is not None:
+            progress(done, len(dataset))
+    k = len(model.flip_indices)
+    if not kpts:
+        return InstancePredictions(np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32),
+                                   np.zeros((0, 2), np.float32))
+    return InstancePredictions(np.concatenate(kpts), np.concatenate(scores),
+                               np.concatenate(scales), np.concatenate(vis) if vis else None)

@@ -1,0 +1,253 @@
+"""``heatpose test``: the same metrics as MMPose 1.3.2's test loop (tools/dump_mmpose_test_run.py,
+fixture tests/fixtures/mmpose_test_runs.json) with the reference's deterministic weights, on
+the shared mmpose_tests data; layout rule, zoo-table units, output files and errors.
+
+Random weights put every pose far from the real annotations, so the COCO and DeepFashion
+cases score against pseudo ground truth (the fixture's noisy copies of MMPose's predictions,
+rebuilt here from the shared annotation files) to keep AP / PCK / AUC away from 0."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from heatpose.cli import main
+from heatpose.evaluation.api import evaluate_keypoint_file
+from heatpose.evaluation.dataset_metrics import (TABLE_PERCENT, evaluate_dataset, family,
+                                                 seed_table, table_columns)
+from heatpose.evaluation.testing import resolve_test_data
+from heatpose.models.zoo import get_preset, list_presets
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mmpose_test_runs.json"
+RUNS = json.loads(FIXTURE.read_text())
+COCO = "td-hm_res50_8xb64-210e_coco-256x192"
+JHMDB = "td-hm_res50-2deconv_8xb64-40e_jhmdb-sub1-256x256"
+FLD = "td-hm_hrnet-w48_udp_8xb32-210e_deepfashion_full-256x192"
+
+
+@pytest.fixture(scope="module")
+def tests_dir(data_dir) -> Path:
+    return data_dir / "mmpose_tests"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, weights_rule):
+    """name -> a heatpose checkpoint of the model with the reference's deterministic weights."""
+    from heatpose.models.build import build_model, save_model
+
+    made = {}
+
+    def make(name: str) -> str:
+        if name not in made:
+            model = build_model(name)
+            sd = model.state_dict()
+            model.load_state_dict(weights_rule([(k, tuple(v.shape)) for k, v in sd.items()]),
+                                  strict=True)
+            made[name] = str(save_model(model, tmp_path_factory.mktemp("ckpt") / "model.pth"))
+        return made[name]
+    torch.set_num_threads(1)
+    return make
+
+
+def pseudo_gt(tests_dir: Path, key: str, out: Path) -> Path:
+    """The fixture's pseudo ground truth: the shared file with keypoints replaced (as the
+    tools script's with_pseudo_gt)."""
+    src = key.split(":", 1)[1]
+    ann = json.loads((tests_dir / src).read_text())
+    pseudo = RUNS["pseudo_gt"][key]
+    for a in ann["annotations"]:
+        for j, (x, y) in enumerate(pseudo.get(str(a["id"]), [])):
+            if a["keypoints"][3 * j + 2] > 0:
+                a["keypoints"][3 * j], a["keypoints"][3 * j + 1] = x, y
+    out.write_text(json.dumps(ann))
+    return out
+
+
+def run_cli(capsys, *argv) -> dict:
+    assert main(["test", *map(str, argv), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def assert_metrics(ours: dict, ref: dict) -> None:
+    assert set(ours) == set(ref)
+    for k, v in ref.items():
+        assert ours[k] == pytest.approx(v, abs=1e-6), (k, ours[k], v)
+
+
+def check_coco_results(path: str, ann: Path, n_max: int) -> list:
+    """The predictions file is a valid COCO keypoint result list for ``ann``."""
+    res = json.loads(Path(path).read_text())
+    images = {im["id"] for im in json.loads(ann.read_text())["images"]}
+    assert isinstance(res, list) and 0 < len(res) <= n_max
+    for r in res:
+        assert r["image_id"] in images and r["category_id"] == 1
+        assert len(r["keypoints"]) == 17 * 3 and all(np.isfinite(r["keypoints"]))
+        assert isinstance(r["score"], float) and len(r["bbox"]) == 4
+    return res
+
+
+def test_coco_gt_boxes_match_mmpose(capsys, tmp_path, tests_dir, checkpoint):
+    ann = pseudo_gt(tests_dir, "pgt:coco/test_coco.json", tmp_path / "gt.json")
+    out = run_cli(capsys, COCO, "--checkpoint", checkpoint(COCO), "--ann-file", ann,
+                  "--img-prefix", tests_dir / "coco", "--out", tmp_path / "out")
+    assert out["setting"] == "gt_boxes" and out["num_instances"] == 12
+    assert_metrics(out["metrics"], RUNS["coco_pgt"]["metrics"])
+    assert 0.2 < out["metrics"]["AP"] < 0.9                  # the pseudo GT keeps it informative
+    res = check_coco_results(out["files"]["predictions"], ann, 12)
+    # the written file is what was scored
+    _, stats = evaluate_keypoint_file(ann, out["files"]["predictions"], "coco")
+    assert stats["AP"] == pytest.approx(out["metrics"]["AP"], abs=1e-12)
+    # kept poses are MMPose's per-instance predictions (matched by image and box)
+    ref = {(p["img_id"], tuple(np.round(p["bbox"], 2))): p for p in RUNS["coco_gt"]["predictions"]}
+    for r in res:
+        x, y, w, h = r["bbox"]
+        p = ref[(r["image_id"], tuple(np.round([x, y, x + w, y + h], 2)))]
+        kpt = np.asarray(r["keypoints"]).reshape(17, 3)
+        np.testing.assert_allclose(kpt[:, :2], p["keypoints"], atol=1e-2)
+        np.testing.assert_allclose(kpt[:, 2], p["keypoint_scores"], atol=1e-5)
+    row = out["table"][0]
+    assert row["columns"] == ["AP", "AP50", "AP75", "AR", "AR50"]
+    assert row["zoo"] == [None] * 5       # the zoo publishes det-box results only for this model
+
+
+def test_coco_det_boxes_match_mmpose(capsys, tmp_path, tests_dir, checkpoint):
+    ann = pseudo_gt(tests_dir, "pgtd:coco/test_coco.json", tmp_path / "gt.json")
+    dets = json.loads((tests_dir / "coco/test_coco_det_AP_H_56.json").read_text())
+    det_file = tmp_path / "dets.json"
+    det_file.write_text(json.dumps(dets[::RUNS["det_stride"]]))
+    out = run_cli(capsys, COCO, "--checkpoint", checkpoint(COCO), "--ann-file", ann,
+                  "--img-prefix", tests_dir / "coco", "--det-file", det_file,
+                  "--out", tmp_path / "out", "--batch-size", 7)
+    assert out["setting"] == "det_boxes" and out["num_instances"] == 20
+    assert_metrics(out["metrics"], RUNS["coco_pgtd_det_subset"]["metrics"])
+    assert out["metrics"]["AP"] > 0.1
+    check_coco_results(out["files"]["predictions"], ann, 20)
+    assert out["table"][0]["zoo"][0] == get_preset(COCO).results[0].metrics["AP"]
+
+
+@pytest.mark.skipif(not os.environ.get("HEATPOSE_FULL_TESTS"),
+                    reason="118 detections (~1 min on CPU); set HEATPOSE_FULL_TESTS=1")
+@pytest.mark.parametrize("case", ["coco_pgtd_det_full", "coco_det_full"])
+def test_coco_full_detection_file_matches_mmpose(case, capsys, tmp_path, tests_dir, checkpoint):
+    ann = tests_dir / "coco/test_coco.json"
+    if RUNS[case]["ann_file"].startswith("pgtd:"):
+        ann = pseudo_gt(tests_dir, RUNS[case]["ann_file"], tmp_path / "gt.json")
+    out = run_cli(capsys, COCO, "--checkpoint", checkpoint(COCO), "--ann-file", ann,
+                  "--img-prefix", tests_dir / "coco", "--det-file",
+                  tests_dir / "coco/test_coco_det_AP_H_56.json", "--out", tmp_path / "out")
+    assert out["num_instances"] == 118
+    assert_metrics(out["metrics"], RUNS[case]["metrics"])
+
+
+def test_jhmdb_table_matches_mmpose(capsys, tmp_path, tests_dir, checkpoint):
+    args = ["test", JHMDB, "--checkpoint", checkpoint(JHMDB), "--quiet",
+            "--ann-file", str(tests_dir / "jhmdb/test_jhmdb_sub1.json"), "--out", str(tmp_path)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "normalised by torso size" in text and "96.10" in text      # the zoo's bbox Mean
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert_metrics(saved["metrics"], RUNS["jhmdb_gt"]["metrics"])
+    pck, tpck = saved["table"]
+    assert pck["values"][-1] == pytest.approx(100 * RUNS["jhmdb_gt"]["metrics"]["PCK"])
+    assert tpck["zoo"][-1] == 79.2 and tpck["unit"] == "percent"
+
+
+def test_deepfashion_udp_matches_mmpose(capsys, tmp_path, tests_dir, checkpoint):
+    ann = pseudo_gt(tests_dir, "pgt:fld/test_fld.json", tmp_path / "gt.json")
+    out = run_cli(capsys, FLD, "--checkpoint", checkpoint(FLD), "--ann-file", ann,
+                  "--img-prefix", tests_dir / "fld", "--out", tmp_path / "out")
+    assert_metrics(out["metrics"], RUNS["fld_pgt"]["metrics"])
+    assert 0 < out["metrics"]["PCK"] < 1 and 0 < out["metrics"]["AUC"] < 1
+    res = json.loads(Path(out["files"]["predictions"]).read_text())
+    assert len(res) == 2 and {r["image_id"] for r in res} == {128, 132}
+
+
+# ----------------------------------------------------------------------- errors, layout
+def test_bad_checkpoint_is_one_line_error(capsys, tmp_path, tests_dir):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    code = main(["test", JHMDB, "--checkpoint", str(bad), "--out", str(tmp_path),
+                 "--ann-file", str(tests_dir / "jhmdb/test_jhmdb_sub1.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and str(bad) in err and err.startswith("heatpose test")
+
+
+def test_missing_annotation_file_is_one_line_error(capsys, tmp_path):
+    code = main(["test", COCO, "--checkpoint", str(tmp_path / "x.pth"),
+                 "--data-root", str(tmp_path / "coco")])
+    err = capsys.readouterr().err.strip()
+    expected = tmp_path / "coco" / "annotations" / "person_keypoints_val2017.json"
+    assert code == 2 and "\n" not in err and str(expected) in err and "not found" in err
+
+
+def test_unknown_model_and_det_file_for_pck_dataset(capsys, tmp_path, tests_dir):
+    assert main(["test", "no-such-model", "--data-root", str(tmp_path)]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    code = main(["test", JHMDB, "--ann-file", str(tests_dir / "jhmdb/test_jhmdb_sub1.json"),
+                 "--det-file", str(tests_dir / "coco/test_coco_det_AP_H_56.json")])
+    assert code == 2 and "ground-truth boxes only" in capsys.readouterr().err
+
+
+def test_layout_rule(tmp_path):
+    coco = get_preset(COCO)
+    d = resolve_test_data(coco, tmp_path / "coco")
+    assert d.ann_file == str(tmp_path / "coco/annotations/person_keypoints_val2017.json")
+    assert d.img_prefix == str(tmp_path / "coco/val2017") and d.setting == "gt_boxes"
+    (tmp_path / "coco").mkdir()                  # data root = MMPose's data/ folder
+    assert resolve_test_data(coco, tmp_path).ann_file == d.ann_file
+    halpe = get_preset("td-hm_hrnet-w48_dark_8xb32-210e_halpe-384x288")
+    det = halpe.training["test_data"]["bbox_file"]
+    from heatpose.evaluation.testing import under_root
+    assert under_root(det, tmp_path / "halpe", "halpe") == str(
+        tmp_path / "coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json")
+    mpii = resolve_test_data(get_preset("td-hm_res101_8xb64-210e_mpii-256x256"), tmp_path / "m")
+    assert mpii.headbox_file == str(tmp_path / "m/annotations/mpii_gt_val.mat")
+    only_ann = resolve_test_data(coco, None, ann_file=tmp_path / "a" / "val.json")
+    assert only_ann.img_prefix == str(tmp_path / "a")
+
+
+def test_zoo_tables_use_the_documented_columns_and_units():
+    """Every published zoo number has a table column, in the unit TABLE_PERCENT says."""
+    for p in list_presets():
+        rows = table_columns(p.dataset)
+        for r in p.results:
+            cols = next(c for _, c, note in rows if note is None or note in (r.note or ""))
+            names = [c for c, _ in cols]
+            assert set(r.metrics) <= set(names), (p.name, r.metrics)
+            acc = [v for k, v in r.metrics.items() if k != "EPE"]
+            if p.dataset in TABLE_PERCENT:
+                assert all(v > 1 for v in acc), p.name
+            else:
+                assert all(v <= 1 for v in acc), p.name
+
+
+def test_evaluate_dataset_mpii_pckh_units():
+    """MPII: PCKh in percent (MMPose's unit), shown as a fraction in the zoo's table."""
+    from heatpose.data.readers import InstanceRecord
+    from heatpose.evaluation.dataset_metrics import InstancePredictions
+
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(50, 150, (4, 16, 2)).astype(np.float32)
+    recs = [InstanceRecord("a.jpg", 1, i, np.array([0, 0, 200, 200], np.float32), gt[i],
+                           np.ones(16, np.float32), extras={"head_size": 10.0})
+            for i in range(4)]
+    pred = gt - 1.0                                  # MPII adds 1 px back: exact hits
+    pred[0] += 20.0                                  # one person misses every joint
+    preds = InstancePredictions(pred, np.ones((4, 16), np.float32))
+    m = evaluate_dataset("mpii", recs, preds)
+    assert m["PCK"] == pytest.approx(75.0) and m["Head PCK"] == pytest.approx(75.0)
+    row = seed_table(get_preset("td-hm_res101_8xb64-210e_mpii-256x256"), m, "gt_boxes")[0]
+    assert row.values[row.columns.index("Mean")] == pytest.approx(0.75)
+    assert family("mpii") == "mpii"
+    # validation-style dicts (any order) align to the records
+    from heatpose.evaluation.dataset_metrics import predictions_from_dicts
+    dicts = [{"img_id": 1, "ann_id": i, "keypoints": pred[i], "scores": np.ones(16)}
+             for i in (3, 1, 0, 2)]
+    assert evaluate_dataset("mpii", recs, predictions_from_dicts(recs, dicts)) == m
+    del recs[0].extras["head_size"]
+    with pytest.raises(Exception, match="head_size"):
+        evaluate_dataset("mpii", recs, preds)
