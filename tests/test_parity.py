@@ -31,8 +31,10 @@ def build_from_fixture(f, weights_rule) -> torch.nn.Module:
     n = parsed.num_deconv
     arch = Architecture(parsed.backbone, meta["num_keypoints"], (256,) * n, (4,) * n,
                         parsed.visibility_head)
-    model = build_estimator(arch, meta["head_decoder"], meta["flip_indices"], name=meta["config"])
-    assert model.codec.flip_shift == meta["test_cfg"]["shift_heatmap"]
+    model = build_estimator(arch, meta["head_decoder"], meta["flip_indices"], name=meta["config"],
+                            flip_shift=meta["test_cfg"]["shift_heatmap"])
+    affine = next(t for t in meta["val_pipeline"] if t["type"] == "TopdownAffine")
+    assert model.codec.use_udp == bool(affine.get("use_udp", False))
     shapes = [tuple(int(s) for s in row[:nd]) for row, nd in zip(f["shapes"], f["ndims"])]
     model.load_state_dict(weights_rule(list(zip(f["keys"].tolist(), shapes))), strict=True)
     return model.eval()

@@ -41,7 +41,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector-model", help="a local YOLOX .onnx file for --detector")
     p.add_argument("--det-thr", type=float, default=0.3, help="box score threshold (default 0.3)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--batch-size", type=int, default=32, help="crops per forward pass")
+    p.add_argument("--batch-size", type=int, help="crops per forward pass (default 8 on CPU, "
+                   "64 on GPU)")
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -88,7 +89,7 @@ def run_images(pipe: Pipeline, files: List[Path], out: Path, args: argparse.Name
 
     results: List[dict] = []
     progress = Progress(len(files), "images", enabled=not args.quiet and len(files) > 1)
-    step = max(1, args.batch_size // 4)
+    step = 4                              # images read and sent through the network together
     for start in range(0, len(files), step):
         chunk = files[start:start + step]
         images = [read_image(f) for f in chunk]

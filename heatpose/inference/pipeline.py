@@ -102,13 +102,13 @@ class Pipeline:
         checkpoint: weights for ``model`` (a file); otherwise the zoo checkpoint is downloaded.
         detector_model: a local YOLOX .onnx file instead of the downloaded one.
         det_score_thr: detector score threshold.
-        batch_size: crops per forward pass (x2 with flip test).
+        batch_size: crops per forward pass (x2 with flip test); default: 8 on CPU, 64 on GPU.
     """
 
     def __init__(self, model: Union[str, TopdownEstimator, None] = None,
                  detector: Any = DEFAULT_DETECTOR, checkpoint: Optional[Union[str, Path]] = None,
                  device: str = "cpu", detector_model: Optional[Union[str, Path]] = None,
-                 det_score_thr: float = 0.3, batch_size: int = 32,
+                 det_score_thr: float = 0.3, batch_size: Optional[int] = None,
                  flip_test: Optional[bool] = None) -> None:
         if model is None or isinstance(model, str):
             model = _load_pose_model(model, checkpoint, device)

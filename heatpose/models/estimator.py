@@ -167,7 +167,7 @@ class TopdownEstimator(nn.Module):
 
     @torch.no_grad()
     def predict(self, image: ImageLike, bboxes: Optional[Any] = None,
-                flip_test: Optional[bool] = None, batch_size: int = 64,
+                flip_test: Optional[bool] = None, batch_size: Optional[int] = None,
                 return_heatmaps: bool = False) -> PoseResult:
         """Keypoints of the people in ``bboxes`` ((N, 4) xyxy pixels; None = whole image).
 
@@ -186,14 +186,21 @@ class TopdownEstimator(nn.Module):
     @torch.no_grad()
     def predict_crops(self, crops: np.ndarray, centers: np.ndarray, scales: np.ndarray,
                       bboxes: np.ndarray, flip_test: Optional[bool] = None,
-                      batch_size: int = 64, return_heatmaps: bool = False) -> PoseResult:
-        """Run prepared crops (N, H, W, 3) uint8 BGR through the network and decode to image px."""
+                      batch_size: Optional[int] = None, return_heatmaps: bool = False
+                      ) -> PoseResult:
+        """Run prepared crops (N, H, W, 3) uint8 BGR through the network and decode to image px.
+
+        ``batch_size`` crops go through one forward pass (twice that with the flip test);
+        default 8 on CPU, where larger batches fall out of cache and get slower per crop,
+        and 64 on GPU."""
         k = self.num_keypoints
         n = len(crops)
         if n == 0:
             empty = np.zeros((0, k), np.float32)
             return PoseResult(np.zeros((0, k, 2), np.float32), empty, bboxes, centers, scales,
                               empty if self.has_visibility else None)
+        if batch_size is None:
+            batch_size = 8 if self.pixel_mean.device.type == "cpu" else 64
         was_training = self.training
         self.eval()
         heatmaps, vis = [], []
