@@ -109,3 +109,14 @@ def test_predict_rejects_bad_boxes(tiny_checkpoint):
         model.predict(image, [[200, 200, 300, 300]])
     with pytest.raises(InputError, match=r"\(N, 4\)"):
         model.predict(image, [[1, 2, 3]])
+
+
+def test_infer_heatmap_overlay_changes_the_drawing(tiny_checkpoint, coco_images, tmp_path):
+    one = sorted(coco_images.glob("*.jpg"))[0]
+    outs = {}
+    for flag in ([], ["--heatmaps"]):
+        out = tmp_path / ("hm" if flag else "plain")
+        assert main(["infer", str(one), "--checkpoint", str(tiny_checkpoint), "--whole-image",
+                     "--out", str(out), "--quiet", *flag]) == 0
+        outs[bool(flag)] = cv2.imread(str(out / f"{one.stem}_pose.jpg")).astype(int)
+    assert np.abs(outs[True] - outs[False]).mean() > 1.0

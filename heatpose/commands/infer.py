@@ -60,8 +60,8 @@ def _draw(pipe: Pipeline, image: np.ndarray, people: People, args: argparse.Name
 
     canvas = image
     if args.heatmaps and people.heatmaps is not None:
-        for hm, box in zip(people.heatmaps, people.boxes):
-            canvas = overlay_heatmaps(canvas, hm, box)
+        for hm, center, scale in zip(people.heatmaps, people.centers, people.scales):
+            canvas = overlay_heatmaps(canvas, hm, center=center, scale=scale)
     return draw_poses(canvas, people.keypoints, people.scores, pipe.model.schema,
                       kpt_thr=args.kpt_thr, boxes=people.boxes)
 

@@ -35,6 +35,8 @@ class People:
     scores: np.ndarray
     visibility: Optional[np.ndarray] = None
     heatmaps: Optional[np.ndarray] = None
+    centers: Optional[np.ndarray] = None      # (N, 2) crop window centres, image px
+    scales: Optional[np.ndarray] = None       # (N, 2) crop window (w, h), image px
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -168,5 +170,6 @@ class Pipeline:
             start += n
             people.append(People(b, s, result.keypoints[sl], result.scores[sl],
                                  None if result.visibility is None else result.visibility[sl],
-                                 None if result.heatmaps is None else result.heatmaps[sl]))
+                                 None if result.heatmaps is None else result.heatmaps[sl],
+                                 result.centers[sl], result.scales[sl]))
         return people[0] if single else people
