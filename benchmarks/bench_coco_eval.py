@@ -117,8 +117,8 @@ def main() -> int:
             print(f"note: no peer interpreter at {args.peer}; xtcocotools column skipped")
 
     print()
-    print(f"| stat | heatpose | xtcocotools | |diff| |")
-    print(f"|---|---|---|---|")
+    print("| stat | heatpose | xtcocotools | |diff| |")
+    print("|---|---|---|---|")
     identical = True
     for i, (k, v) in enumerate(ours.items()):
         if peer:

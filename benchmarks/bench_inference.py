@@ -105,8 +105,8 @@ def main() -> None:
 
     print(f"model {args.model}, flip test on, torch threads {torch.get_num_threads()}, "
           f"median of {args.repeats}")
-    print(f"| boxes | heatpose ms | MMPose ms | speed-up | max |dkp| px |")
-    print(f"|---|---|---|---|---|")
+    print("| boxes | heatpose ms | MMPose ms | speed-up | max |dkp| px |")
+    print("|---|---|---|---|---|")
     for n in counts:
         ms, kp = ours[n]
         if n in peer:

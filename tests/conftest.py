@@ -49,3 +49,23 @@ def weights_rule():
     finally:
         sys.path.remove(str(REFERENCE))
     return weights_rule.deterministic_state_dict
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A small COCO-keypoint heatpose checkpoint (ResNet-18 with 8 base channels, 2 deconvs,
+    96x128 input), self-describing, built here with a fixed seed (no download)."""
+    import torch
+
+    from heatpose.models.build import Architecture, build_estimator, save_model
+    from heatpose.schema import get_schema
+
+    torch.manual_seed(0)
+    schema = get_schema("coco")
+    codec = {"type": "MSRAHeatmap", "input_size": [96, 128], "heatmap_size": [12, 16], "sigma": 2}
+    arch = Architecture("resnet18", 17, (16, 16), (4, 4),
+                        backbone_kwargs={"stem_channels": 8, "base_channels": 8})
+    model = build_estimator(arch, codec, schema.flip_indices, name="tiny-coco", schema=schema)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    save_model(model.eval(), path)
+    return path

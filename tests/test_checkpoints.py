@@ -1,12 +1,8 @@
 """Checkpoint reading: genuine MMPose files, 0.x / official layouts, safety, clear errors."""
 from __future__ import annotations
 
-import io
 import os
-import pickle
-import zipfile
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import pytest

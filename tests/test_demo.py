@@ -7,10 +7,9 @@ import cv2
 
 import heatpose.models.zoo as zoo
 from heatpose.cli import main
-from test_infer import tiny_checkpoint  # noqa: F401  (fixture)
 
 
-def test_demo_with_local_checkpoint(tiny_checkpoint, tmp_path):  # noqa: F811
+def test_demo_with_local_checkpoint(tiny_checkpoint, tmp_path):
     out = tmp_path / "demo"
     assert main(["demo", "--checkpoint", str(tiny_checkpoint), "--whole-image",
                  "--out", str(out)]) == 0

@@ -7,25 +7,9 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from heatpose.cli import main
 from heatpose.inference.pipeline import Pipeline
-from heatpose.models.build import Architecture, build_estimator, save_model
-from heatpose.schema import get_schema
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    schema = get_schema("coco")
-    codec = {"type": "MSRAHeatmap", "input_size": [96, 128], "heatmap_size": [12, 16], "sigma": 2}
-    arch = Architecture("resnet18", 17, (16, 16), (4, 4),
-                        backbone_kwargs={"stem_channels": 8, "base_channels": 8})
-    model = build_estimator(arch, codec, schema.flip_indices, name="tiny-coco", schema=schema)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    save_model(model.eval(), path)
-    return path
 
 
 @pytest.fixture()

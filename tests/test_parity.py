@@ -3,7 +3,6 @@ built from the fixture's own config name and codec, so new fixtures are checked 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

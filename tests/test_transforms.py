@@ -7,14 +7,14 @@ import math
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from heatpose.codecs import MSRAHeatmap, UDPHeatmap
 from heatpose.data import transforms as T
-from heatpose.data.dataset import AugmentConfig, TopdownDataset, collate_topdown, read_image
+from heatpose.data.dataset import TopdownDataset, collate_topdown
+from heatpose.data.images import read_image
 from heatpose.data.readers import read_dataset
 from heatpose.errors import InputError
 from heatpose.schema import get_schema

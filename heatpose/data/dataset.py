@@ -11,13 +11,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from heatpose.data import transforms as T
 from heatpose.data.readers.record import InstanceRecord
+from heatpose.data.images import read_image
 from heatpose.errors import InputError
 
 
@@ -31,22 +31,6 @@ class AugmentConfig:
     bbox_transform: Optional[T.BBoxTransformConfig] = field(
         default_factory=T.BBoxTransformConfig)
     use_dataset_keypoint_weights: bool = False
-
-
-def read_image(path: str, what: str = "") -> np.ndarray:
-    """(H, W, 3) uint8 BGR image (grey images are expanded, as OpenCV's IMREAD_COLOR);
-    a missing or undecodable file raises InputError naming it and ``what`` (the record)."""
-    where = f" ({what})" if what else ""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"{path}: image not found{where}") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot read image{where}: {err.strerror}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise InputError(f"{path}: not a readable image (corrupt or unsupported format){where}")
-    return image
 
 
 class TopdownDataset(Dataset):

@@ -10,18 +10,22 @@ import numpy as np
 from heatpose.errors import InputError
 
 
-def read_image(path: Union[str, Path]) -> np.ndarray:
-    """Read an image file as BGR uint8 (H, W, 3); InputError naming the file if it can't be read."""
+def read_image(path: Union[str, Path], what: str = "") -> np.ndarray:
+    """Read an image file as BGR uint8 (H, W, 3) (grey is expanded, as OpenCV's IMREAD_COLOR).
+
+    A missing or undecodable file raises InputError naming it and ``what`` (e.g. the record)."""
     path = Path(path)
+    where = f" ({what})" if what else ""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except FileNotFoundError:
-        raise InputError(f"{path}: image file not found") from None
+        raise InputError(f"{path}: image not found{where}") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read image file ({exc.strerror or exc})") from None
+        raise InputError(f"{path}: cannot read image file{where} ({exc.strerror or exc})") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise InputError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+        raise InputError(f"{path}: not a readable image (corrupt, truncated or unsupported "
+                         f"format){where}")
     return image
 
 

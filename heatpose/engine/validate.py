@@ -1,31 +1,98 @@
 """Validation during training: predict the val split (sharded over processes), gather the
-predictions on every process and score them with :mod:`heatpose.evaluation`.
+predictions on every process and score them with the shared test-split evaluation,
+:func:`heatpose.evaluation.dataset_metrics.evaluate_dataset` (the metric names, values and
+units MMPose 1.3.2's evaluator of that dataset reports: COCO-style ``AP``, ``AP .5``, ...;
+CrowdPose ``AP(E)``...; PoseTrack18 ``<joint> AP`` and ``AP`` (percent); MPII ``<joint> PCK``,
+``PCK``, ``PCK@0.1`` (percent, needs head boxes); MPII-TRB ``PCKh``...; JHMDB ``PCK``/``tPCK``;
+DeepFashion(2) ``PCK``, ``AUC``, ``EPE``). Every dataset also reports the cheap
+``PCK@0.05`` (box-normalised, fraction), useful on small sets; datasets the shared evaluation
+does not know (e.g. coco_wholebody, or a custom schema without OKS sigmas) report ``PCK``,
+``AUC`` and ``EPE`` (box-normalised) instead.
 
-Metrics by dataset: COCO-format datasets (coco, aic, crowdpose, ochuman, mhp, halpe, posetrack18)
-report COCO AP/AR (OKS with the schema's sigmas, MMPose's rescoring and OKS-NMS); MPII reports
-PCKh (with head sizes); the others PCK@0.2 (box-normalised), AUC and EPE. Every dataset also
-reports ``PCK@0.05`` (box-normalised), useful on small sets.
+The "best checkpoint" metric: ``train.val_metric`` names a metric above, or a zoo table column
+(:attr:`heatpose.models.zoo.ModelPreset.key_metric`, mapped by :data:`KEY_METRIC_NAMES`);
+unset, the dataset's zoo key metric (:data:`DEFAULT_KEY_METRIC`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from heatpose.engine.config import TrainConfig
+from heatpose.engine.config import ConfigError, TrainConfig
 from heatpose.engine.distributed import DistInfo, all_gather_objects
 
-_COCO_STYLE = {"coco", "aic", "crowdpose", "ochuman", "mhp", "halpe", "posetrack18"}
+# zoo table column named by ModelPreset.key_metric -> the metric evaluate_dataset reports it as
+# ('Mean' is MPII's mean PCKh and JHMDB's mean box-normalised PCK, both reported as 'PCK';
+# 'Total' is PoseTrack18's mean AP over joints; 'Whole AP' is Halpe's AP over all keypoints)
+KEY_METRIC_NAMES: Dict[str, str] = {
+    "AP": "AP", "Whole AP": "AP", "Total": "AP", "Mean": "PCK", "Mean Acc": "PCKh",
+    "PCK@0.2": "PCK",
+}
+# the zoo key metric of each dataset (as evaluate_dataset names it), used when the config sets
+# no train.val_metric; datasets outside the table report box PCK (see module docstring)
+DEFAULT_KEY_METRIC: Dict[str, str] = {
+    "coco": "AP", "ochuman": "AP", "aic": "AP", "mhp": "AP", "halpe": "AP", "crowdpose": "AP",
+    "posetrack18": "AP", "mpii": "PCK", "mpii_trb": "PCKh", "jhmdb": "PCK",
+    "deepfashion_upper": "PCK", "deepfashion_lower": "PCK", "deepfashion_full": "PCK",
+    "deepfashion2": "PCK",
+}
+LOWER_IS_BETTER = ("EPE",)
+
+
+def val_metric_name(val_metric: Optional[str], dataset: str) -> str:
+    """The metric name that chooses ``best_<name>.pth``: ``val_metric`` (a reported name or a
+    zoo key metric, see :data:`KEY_METRIC_NAMES`), or the dataset's key metric when None."""
+    if val_metric is None:
+        return DEFAULT_KEY_METRIC.get(dataset, "PCK")
+    return KEY_METRIC_NAMES.get(val_metric, val_metric)
+
+
+def val_rule_for(val_rule: Optional[str], metric: str) -> str:
+    """'greater' or 'less' (``val_rule`` when set; else 'less' for EPE, 'greater' otherwise)."""
+    if val_rule is None:
+        return "less" if metric in LOWER_IS_BETTER else "greater"
+    if val_rule not in ("greater", "less"):
+        raise ConfigError(f"train.val_rule = {val_rule!r}: use 'greater' or 'less'")
+    return val_rule
+
+
+def build_val_dataset(cfg: TrainConfig, data_root: Path, schema: Any, codec: Any) -> Any:
+    """The val split in test mode (box crops, no targets). MPII records get ``head_size`` from
+    ``data.val_headbox_file`` (PCKh needs it; ConfigError when it is unset or missing)."""
+    from heatpose.data.dataset import TopdownDataset
+    from heatpose.engine.data import build_dataset, data_augment, resolve_path
+
+    d = cfg.data
+    if d.dataset != "mpii":
+        return build_dataset(cfg, data_root, "val", schema, codec)
+    from heatpose.data.readers import read_dataset
+
+    if not d.val_headbox_file:
+        raise ConfigError("data.val_headbox_file is not set: MPII validation (PCKh) needs the "
+                          "head boxes (annotations/mpii_gt_val.mat); or set "
+                          "data.val_ann_file=null to train without validation")
+    headbox = resolve_path(data_root, d.val_headbox_file)
+    ann = resolve_path(data_root, str(d.val_ann_file))
+    for path, key in ((ann, "val_ann_file"), (headbox, "val_headbox_file")):
+        if not path.is_file():
+            raise ConfigError(f"{path}: file not found (data.{key} under --data-root "
+                              f"{data_root})")
+    records = read_dataset("mpii", str(ann), d.val_img_prefix, headbox_file=str(headbox))
+    if not records:
+        raise ConfigError(f"{ann}: no usable instances for val")
+    return TopdownDataset(records, str(data_root), schema, codec, train=False,
+                          augment=data_augment(d), seed=cfg.train.seed)
 
 
 @torch.no_grad()
 def predict_loader(model: Any, loader: DataLoader, device: torch.device,
                    amp: bool = False) -> List[Dict[str, Any]]:
-    """Per instance: ann_id, img_id, keypoints (K, 2) image px, scores (K,), gt keypoints,
-    visibility, bbox (4,) xyxy, bbox score, crop scale — this process's shard only."""
+    """Per instance: ``img_id``, ``ann_id``, ``keypoints`` (K, 2) image px (x, y), ``scores``
+    (K,), ``scale`` (2,) the crop window (w, h) px — this process's shard only."""
     out: List[Dict[str, Any]] = []
     was_training = model.training
     model.eval()
@@ -37,15 +104,9 @@ def predict_loader(model: Any, loader: DataLoader, device: torch.device,
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
             res = model.predict_crops(crops, centers, scales, bboxes)
         for i in range(len(crops)):
-            rec = {"ann_id": meta["ann_id"][i], "img_id": meta["img_id"][i],
-                   "keypoints": res.keypoints[i], "scores": res.scores[i],
-                   "gt": meta["keypoints"][i].numpy(),
-                   "visible": meta["keypoints_visible"][i].numpy(),
-                   "bbox": bboxes[i], "bbox_score": float(meta["bbox_score"][i]),
-                   "scale": scales[i]}
-            if "head_size" in meta:
-                rec["head_size"] = float(np.asarray(meta["head_size"][i]))
-            out.append(rec)
+            out.append({"ann_id": meta["ann_id"][i], "img_id": meta["img_id"][i],
+                        "keypoints": res.keypoints[i], "scores": res.scores[i],
+                        "scale": scales[i]})
     model.train(was_training)
     return out
 
@@ -63,55 +124,30 @@ def gather_predictions(preds: List[Dict[str, Any]], info: DistInfo) -> List[Dict
     return merged
 
 
-def pck_bbox(preds: List[Dict[str, Any]], thr: float) -> float:
-    """Mean PCK@thr of visible keypoints, distances divided per axis by the gt box (w, h)."""
-    from heatpose.evaluation.pck import bbox_sizes, pck_accuracy
-
-    pred = np.stack([p["keypoints"] for p in preds]).astype(np.float32)
-    gt = np.stack([p["gt"] for p in preds]).astype(np.float32)
-    mask = np.stack([p["visible"] for p in preds]) > 0
-    boxes = np.stack([p["bbox"] for p in preds]).astype(np.float32)
-    return float(pck_accuracy(pred, gt, mask, thr, bbox_sizes(boxes))[1])
-
-
-def compute_metrics(cfg: TrainConfig, data_root: Path, schema: Any,
+def compute_metrics(cfg: TrainConfig, data_root: Path, schema: Any, records: Sequence[Any],
                     preds: List[Dict[str, Any]]) -> Dict[str, float]:
-    """Metrics of gathered predictions (see module docstring)."""
-    if not preds:
+    """Metrics of the gathered predictions of the val ``records`` (see module docstring)."""
+    from heatpose.engine.data import resolve_path
+    from heatpose.evaluation.dataset_metrics import (COCO_STYLE, SUPPORTED, evaluate_dataset,
+                                                     predictions_from_dicts)
+    from heatpose.evaluation.pck import bbox_sizes, pck_accuracy, pck_auc_epe
+
+    if not preds or not records:
         return {}
-    metrics: Dict[str, float] = {"PCK@0.05": pck_bbox(preds, 0.05)}
+    predictions = predictions_from_dicts(records, preds)
+    gt = np.stack([r.keypoints for r in records]).astype(np.float32)
+    mask = np.stack([r.keypoints_visible for r in records]) > 0
+    boxes = np.stack([r.bbox for r in records]).astype(np.float32)
+    metrics: Dict[str, float] = {"PCK@0.05": float(pck_accuracy(
+        predictions.keypoints, gt, mask, 0.05, bbox_sizes(boxes))[1])}
     dataset = cfg.data.dataset
-    if dataset in _COCO_STYLE and schema.sigmas and cfg.data.val_ann_file:
-        from heatpose.evaluation.topdown import TopdownCocoEvaluator
-
-        ann = Path(cfg.data.val_ann_file)
-        ann = ann if ann.is_absolute() else Path(data_root) / ann
-        crowd = dataset == "crowdpose"
-        ev = TopdownCocoEvaluator(str(ann), schema.sigmas, use_area=dataset in ("coco",
-                                                                              "ochuman", "halpe"),
-                                  iou_type="keypoints_crowd" if crowd else "keypoints")
-        for p in preds:
-            ev.process(p["ann_id"], p["img_id"], p["keypoints"][None], p["scores"][None],
-                       bboxes=p["bbox"][None], bbox_scores=np.array([p["bbox_score"]]),
-                       bbox_scales=p["scale"][None])
-        from heatpose.evaluation.coco_eval import short_names
-
-        metrics.update({k: float(v) for k, v in short_names(ev.evaluate()).items()})
-    elif dataset == "mpii" and all("head_size" in p for p in preds):
-        from heatpose.evaluation.pck import mpii_pckh
-
-        pred = np.stack([p["keypoints"] for p in preds])
-        gt = np.stack([p["gt"] for p in preds])
-        mask = np.stack([p["visible"] for p in preds]) > 0
-        res = mpii_pckh(pred, gt, mask, np.array([p["head_size"] for p in preds]))
-        metrics["PCKh"] = float(res["PCK"])
-        metrics["PCKh@0.1"] = float(res["PCK@0.1"])
+    sigmas = list(schema.sigmas or [])
+    needs_sigmas = dataset in COCO_STYLE or dataset == "posetrack18"
+    if dataset in SUPPORTED and (sigmas or not needs_sigmas):
+        ann = resolve_path(data_root, cfg.data.val_ann_file) if cfg.data.val_ann_file else None
+        metrics.update(evaluate_dataset(dataset, records, predictions, ann_file=ann,
+                                        sigmas=sigmas or None))
     else:
-        from heatpose.evaluation.pck import pck_auc_epe
-
-        pred = np.stack([p["keypoints"] for p in preds])
-        gt = np.stack([p["gt"] for p in preds])
-        mask = np.stack([p["visible"] for p in preds]) > 0
-        boxes = np.stack([p["bbox"] for p in preds])
-        metrics.update({k: float(v) for k, v in pck_auc_epe(pred, gt, mask, boxes).items()})
+        metrics.update({k: float(v) for k, v in
+                        pck_auc_epe(predictions.keypoints, gt, mask, boxes).items()})
     return metrics

@@ -69,7 +69,7 @@ class _Gt:
         self.img_ids = np.unique(np.array([_field(im, "id", name, "image") for im in data["images"]]))
         cats = data.get("categories") or []
         self.cat_ids = sorted({_field(c, "id", name, "category") for c in cats})
-        img_set, cat_set = set(self.img_ids.tolist()), set(self.cat_ids)
+        cat_set = set(self.cat_ids)
         per_img: Dict[Any, list] = {}
         for ann in data["annotations"]:
             per_img.setdefault(_field(ann, "image_id", name, "annotation"), []).append(ann)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, List
 
 import cv2
 import numpy as np
