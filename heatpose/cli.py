@@ -1,5 +1,7 @@
-"""The ``heatpose`` command. Each sub-command lives in ``heatpose/commands/<name>.py`` and
-exposes ``register(subparsers)`` (adds its parser) and ``run(args) -> int``."""
+"""The ``heatpose`` command line.
+
+Each sub-command lives in ``heatpose/commands/<name>.py`` and exposes ``register(subparsers)``
+(adds its parser and sets ``func``) and ``run(args) -> int``."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +9,9 @@ import importlib
 import sys
 from typing import List, Optional
 
-# name -> module under heatpose.commands; a module is imported only when its command runs.
+from heatpose.errors import HeatposeError
+
+# name -> module under heatpose.commands (each module imports its heavy dependencies lazily).
 COMMANDS = {
     "infer": "infer",
     "demo": "demo",
@@ -16,27 +20,16 @@ COMMANDS = {
     "test": "test",
     "eval": "eval",
     "zoo": "zoo",
-    "convert": "convert",
-    "export": "export",
 }
 
 
-from heatpose.errors import HeatposeError
-
-CommandError = HeatposeError   # commands raise HeatposeError (or a subclass) for user errors
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="heatpose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="heatpose", description="Top-down heatmap 2D keypoint estimation: "
+        "MMPose's topdown_heatmap model zoo in plain PyTorch.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"heatpose.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"heatpose.commands.{module}":
-                continue          # command not available in this build
-            raise
-        mod.register(sub)
+    for module in COMMANDS.values():
+        importlib.import_module(f"heatpose.commands.{module}").register(sub)
     return parser
 
 
@@ -48,7 +41,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
+    except HeatposeError as exc:
         print(f"heatpose {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
