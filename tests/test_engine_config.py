@@ -81,6 +81,58 @@ def test_preset_config_has_mmpose_training_settings():
     assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.val_metric) == (210, 64, "AP")
 
 
+def test_preset_key_metric_maps_onto_reported_names():
+    """Every preset's best-checkpoint metric is the metric its zoo table's key column shows
+    (evaluate_dataset's name for it), and MPII presets validate with head boxes."""
+    from heatpose.engine.presets import config_from_preset
+    from heatpose.evaluation.dataset_metrics import table_columns
+    from heatpose.models.zoo import list_presets
+
+    seen = set()
+    for preset in list_presets():
+        cfg = config_from_preset(preset)
+        shown = [m for _, cols, _ in table_columns(preset.dataset) for c, m in cols
+                 if c == preset.key_metric]
+        assert shown and cfg.train.val_metric == shown[0], preset.name
+        assert cfg.train.val_rule is None                  # 'greater' for all of these
+        seen.add((preset.key_metric, cfg.train.val_metric))
+        if preset.dataset == "mpii":
+            assert cfg.data.val_headbox_file == "annotations/mpii_gt_val.mat"
+    assert {("Mean", "PCK"), ("Total", "AP"), ("PCK@0.2", "PCK"), ("Mean Acc", "PCKh"),
+            ("Whole AP", "AP")} <= seen
+
+
+def test_overridden_architecture_is_not_saved_as_the_preset(tmp_path):
+    """A preset config keeps the preset's name only with the preset's network and codec; with
+    a smaller backbone (etc.) the file is '<preset>+custom' (or the config's own model.name),
+    and load_model rebuilds it from its own metadata without attaching the zoo preset."""
+    from heatpose.engine.model import build_training_model, training_model_name
+    from heatpose.engine.presets import resolve_config
+    from heatpose.models.build import load_model, save_model
+
+    cfg = resolve_config(PRESET)
+    assert training_model_name(cfg) == PRESET
+    assert training_model_name(apply_overrides(cfg, ["train.epochs=3", "optim.lr=1e-3",
+                                                     "model.flip_test=false"])) == PRESET
+    for item in ("model.backbone=resnet18", 'model.backbone_kwargs={"stem_channels": 32}',
+                 "model.deconv_out_channels=[128,128,128]", "model.schema=aic",
+                 'model.codec.input_size=[128,128]', "model.visibility_head=true"):
+        assert training_model_name(apply_overrides(cfg, [item])) == PRESET + "+custom", item
+    small = TINY[1:5]                               # resnet18 (8 channels), 64x96 input
+    assert training_model_name(apply_overrides(cfg, small + ["model.name=my-net"])) == "my-net"
+    for extra, name in (([], PRESET + "+custom"), (["model.name=my-net"], "my-net")):
+        custom = apply_overrides(cfg, small + extra)
+        model = build_training_model(custom.model, name=training_model_name(custom))
+        save_model(model, tmp_path / "m.pth")
+        back = load_model(tmp_path / "m.pth")
+        assert back.name == name and back.preset is None
+        assert "preset" not in back.metadata()
+        assert back.architecture.backbone_kwargs == {"stem_channels": 8, "base_channels": 8}
+        assert back.input_size == (64, 96)
+        with torch.no_grad():
+            assert back(torch.zeros(1, 3, 96, 64)).shape == (1, 17, 24, 16)
+
+
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
 def test_file_round_trip(tmp_path, suffix):
     pytest.importorskip("yaml") if suffix == ".yaml" else None

@@ -2,6 +2,9 @@
 the loss falls; a handful of persons is overfitted until model.predict hits PCK@0.05 >= 0.9;
 resume (mid-epoch, augmentation on) equals the uninterrupted run bit for bit; Ctrl-C saves a
 resumable checkpoint; a 2-process gloo DDP run matches a 1-process run at the same total batch.
+Validation of zoo presets' configs (network shrunk) on MMPose's test data (coco, jhmdb,
+posetrack18, fld, mpii) reports the preset's table metrics via the shared evaluate_dataset and keeps
+the checkpoint with the best key metric.
 """
 from __future__ import annotations
 
@@ -211,3 +214,127 @@ def test_custom_schema_on_coco_format_data(tmp_path, data_dir):
     bad = tiny(f"model.schema={tmp_path / 'missing.json'}")
     with pytest.raises(Exception, match="missing.json"):
         Trainer(bad, root, tmp_path / "work2")
+
+
+# ------------------------------------------------------------- validation metrics, best model
+# a zoo preset's own config on MMPose's test data, with the network shrunk to CPU size
+SMALL_NET = ["model.backbone=resnet18",
+             'model.backbone_kwargs={"stem_channels": 8, "base_channels": 8}',
+             "model.deconv_out_channels=[32,32,32]", "model.deconv_kernel_sizes=[4,4,4]",
+             "model.init_checkpoint=null",
+             'model.codec={"type": "MSRAHeatmap", "input_size": [64, 64], '
+             '"heatmap_size": [16, 16], "sigma": 2}',
+             "data.num_workers=0", "data.val_bbox_file=null", "optim.auto_scale_lr=false",
+             "optim.lr=2e-3", "optim.warmup_iters=2", "optim.milestones=[]", "train.amp=false",
+             "train.log_interval=10", "train.checkpoint_interval=100", "train.batch_size=8",
+             "train.epochs=3", "train.val_interval=1"]
+# case -> (preset, folder under mmpose_tests, annotation file, the key metric's reported name)
+VAL_CASES = {
+    "coco": ("td-hm_res50_8xb64-210e_coco-256x192", "coco", "test_coco.json", "AP"),
+    "jhmdb": ("td-hm_res50_8xb64-20e_jhmdb-sub1-256x256", "jhmdb", "test_jhmdb_sub1.json",
+              "PCK"),
+    "posetrack18": ("td-hm_res50_8xb64-20e_posetrack18-256x192", "posetrack18",
+                    "annotations/test_posetrack18_val.json", "AP"),
+    "fld": ("td-hm_res50_8xb64-210e_deepfashion_full-256x192", "fld", "test_fld.json", "PCK"),
+    "mpii": ("td-hm_res50_8xb64-210e_mpii-256x256", "mpii", "test_mpii.json", "PCK"),
+}
+
+
+def _mpii_headboxes(path: Path, ann_file: Path) -> None:
+    """A stand-in mpii_gt_val.mat (the real one is not in the shared data): a square head box
+    around each person's upper neck / head top joints."""
+    from scipy.io import savemat
+
+    boxes = []
+    for item in json.loads(ann_file.read_text()):
+        j = np.asarray(item["joints"], np.float64)
+        c, r = (j[8] + j[9]) / 2, max(np.linalg.norm(j[9] - j[8]) * 0.6, 10.0)
+        boxes.append([c - r, c + r])
+    savemat(str(path), {"headboxes_src": np.transpose(np.asarray(boxes), [1, 2, 0])})
+
+
+def _preset_run_config(case: str, data_dir: Path, tmp_path: Path, *extra: str):
+    from heatpose.engine.presets import resolve_config
+
+    preset, folder, ann, _ = VAL_CASES[case]
+    sets = [f"data.train_ann_file={ann}", f"data.val_ann_file={ann}",
+            "data.train_img_prefix=", "data.val_img_prefix="]
+    if case == "mpii":
+        _mpii_headboxes(tmp_path / "headboxes.mat", data_dir / "mmpose_tests/mpii" / ann)
+        sets.append(f"data.val_headbox_file={tmp_path / 'headboxes.mat'}")
+    cfg = apply_overrides(resolve_config(preset), SMALL_NET + sets + list(extra))
+    return cfg, data_dir / "mmpose_tests" / folder
+
+
+@pytest.mark.parametrize("case", list(VAL_CASES))
+def test_validation_reports_the_presets_metrics(case, tmp_path, data_dir):
+    """Validation gives every metric of the preset's zoo table under MMPose's names, computed by
+    the shared evaluate_dataset (recomputed here from the saved model); best_<key>.pth is the
+    epoch with the best key metric; the shrunk model's file is not the zoo preset."""
+    from heatpose.engine.state import read_training_state
+    from heatpose.engine.validate import predict_loader
+    from heatpose.evaluation.dataset_metrics import (evaluate_dataset, predictions_from_dicts,
+                                                     table_columns)
+    from heatpose.models.build import load_model
+    from heatpose.models.zoo import get_preset
+
+    cfg, root = _preset_run_config(case, data_dir, tmp_path)
+    key = VAL_CASES[case][3]
+    trainer = Trainer(cfg, root, tmp_path / "work")
+    result = trainer.train()
+    assert result.best_metric == key == cfg.train.val_metric
+    preset = get_preset(VAL_CASES[case][0])
+    table = {m for _, cols, _ in table_columns(preset.dataset) for _, m in cols}
+    assert len(result.metrics) == 3
+    for m in result.metrics:
+        assert table | {"PCK@0.05"} <= set(m), sorted(m)
+        assert all(np.isfinite(v) for v in m.values())
+    values = [m[key] for m in result.metrics]
+    best_epoch = int(np.argmax(values)) + 1                 # first of equal maxima
+    assert result.best == pytest.approx(max(values))
+    assert trainer.progress.best_epoch == best_epoch
+    best_file = tmp_path / "work" / f"best_{key}.pth"
+    assert read_training_state(best_file)["progress"]["epoch"] == best_epoch
+
+    model = load_model(tmp_path / "work" / "latest.pth")    # weights of the last validation
+    assert model.name == f"{preset.name}+custom" and model.preset is None
+    preds = predict_loader(model, trainer.val_loader, torch.device("cpu"))
+    records = trainer.val_records
+    ann = root / VAL_CASES[case][2]
+    again = evaluate_dataset(preset.dataset, records, predictions_from_dicts(records, preds),
+                             ann_file=ann)
+    for name, value in again.items():
+        assert result.metrics[-1][name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
+
+
+def test_best_checkpoint_follows_the_key_metric(tmp_path, data_dir, monkeypatch):
+    """With scripted validation results, best_<metric>.pth tracks train.val_metric (default:
+    the preset's key metric; a zoo column name such as 'Mean' maps onto 'PCK'; EPE is lower
+    is better) and ignores the other metrics."""
+    from heatpose.engine.state import read_training_state
+
+    script = [{"PCK": 0.2, "PCK@0.05": 0.9, "EPE": 5.0, "tPCK": 0.9},
+              {"PCK": 0.6, "PCK@0.05": 0.1, "EPE": 9.0, "tPCK": 0.1},
+              {"PCK": 0.4, "PCK@0.05": 0.5, "EPE": 1.0, "tPCK": 0.5}]
+    for extra, name, epoch in (((), "PCK", 2), (("train.val_metric=Mean",), "PCK", 2),
+                               (("train.val_metric=EPE",), "EPE", 3),
+                               (("train.val_metric=tPCK",), "tPCK", 1)):
+        cfg, root = _preset_run_config("jhmdb", data_dir, tmp_path, *extra)
+        work = tmp_path / name / str(len(extra))
+        trainer = Trainer(cfg, root, work)
+        calls = iter(script)
+        monkeypatch.setattr(trainer, "validate", lambda: dict(next(calls)))
+        result = trainer.train()
+        assert result.best_metric == name
+        assert result.best == script[epoch - 1][name]
+        files = sorted(p.name for p in work.glob("best_*.pth"))
+        assert files == [f"best_{name}.pth"]
+        assert read_training_state(work / files[0])["progress"]["epoch"] == epoch
+
+
+def test_mpii_validation_needs_head_boxes(tmp_path, data_dir):
+    from heatpose.engine.config import ConfigError
+
+    cfg, root = _preset_run_config("mpii", data_dir, tmp_path, "data.val_headbox_file=null")
+    with pytest.raises(ConfigError, match="val_headbox_file"):
+        Trainer(cfg, root, tmp_path / "work")

@@ -65,7 +65,8 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     """Dataset files relative to ``--data-root`` (as the MMPose configs lay them out).
-    ``dataset``: a reader name of :data:`heatpose.data.readers.DATASET_FORMATS`."""
+    ``dataset``: a reader name of :data:`heatpose.data.readers.DATASET_FORMATS`.
+    ``val_headbox_file``: MPII's ``mpii_gt_val.mat`` (head sizes for PCKh validation)."""
 
     dataset: str = "coco"
     train_ann_file: str = "annotations/person_keypoints_train2017.json"
@@ -73,6 +74,7 @@ class DataConfig:
     val_ann_file: Optional[str] = "annotations/person_keypoints_val2017.json"
     val_img_prefix: str = "val2017/"
     val_bbox_file: Optional[str] = None
+    val_headbox_file: Optional[str] = None
     bbox_padding: float = 1.25
     use_dataset_keypoint_weights: bool = False
     num_workers: int = 2
@@ -102,15 +104,18 @@ class OptimConfig:
 @dataclass
 class TrainSettings:
     """Loop settings. ``batch_size`` is per process; ``max_iters`` (if set) stops early;
-    intervals are in epochs; ``val_metric``/``val_rule`` choose ``best_<metric>.pth``."""
+    intervals are in epochs; ``val_metric``/``val_rule`` choose ``best_<metric>.pth``:
+    ``val_metric`` is a metric validation reports or a zoo key metric (``Mean``, ``Total``...;
+    see :mod:`heatpose.engine.validate`), None = the dataset's key metric; ``val_rule``
+    'greater' or 'less', None = 'less' for EPE, else 'greater'."""
 
     epochs: int = 210
     batch_size: int = 64
     max_iters: Optional[int] = None
     val_interval: int = 10
     checkpoint_interval: int = 10
-    val_metric: str = "AP"
-    val_rule: str = "greater"
+    val_metric: Optional[str] = None
+    val_rule: Optional[str] = None
     seed: int = 0
     amp: bool = True
     log_interval: int = 50

@@ -3,6 +3,10 @@
 ``model.backbone``/``backbone_kwargs``/``deconv_*`` choose the architecture (so a CPU-sized
 ResNet-18 with 8 base channels comes from the same code as the zoo's ResNet-50), and
 ``model.schema`` (a built-in name or a JSON/YAML schema file) sets the output channels.
+
+The saved model's name (:func:`training_model_name`) is the zoo preset's only while the config
+keeps the preset's architecture; otherwise the file must not claim to be the preset (loading
+would attach the zoo's metadata to a different network), so it gets ``<preset>+custom``.
 """
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ import torch
 from torch import nn
 
 from heatpose.data.transforms import normalize_batch
-from heatpose.engine.config import ConfigError, ModelConfig
+from heatpose.engine.config import ConfigError, ModelConfig, TrainConfig
+
+# ModelConfig fields that define the network, its input/target encoding and its keypoints
+ARCHITECTURE_FIELDS = ("backbone", "backbone_kwargs", "deconv_out_channels",
+                       "deconv_kernel_sizes", "visibility_head", "schema", "codec")
+CUSTOM_SUFFIX = "+custom"
 
 
 def load_config_schema(cfg: ModelConfig) -> Any:
@@ -26,8 +35,52 @@ def load_config_schema(cfg: ModelConfig) -> Any:
     return get_schema(name)
 
 
-def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None) -> Any:
-    """A TopdownEstimator (train mode) built from the config; self-describing when saved."""
+def _zoo_preset(name: Optional[str]) -> Any:
+    """The zoo preset called ``name`` (1.x name or alias), or None."""
+    if not name:
+        return None
+    from heatpose.errors import UnknownModelError
+    from heatpose.models.zoo import get_preset
+
+    try:
+        return get_preset(str(name))
+    except UnknownModelError:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def architecture_overrides(cfg: ModelConfig, preset: Any) -> Tuple[str, ...]:
+    """The :data:`ARCHITECTURE_FIELDS` in which ``cfg`` differs from ``preset``'s own config."""
+    from heatpose.engine.presets import config_from_preset
+
+    ref = config_from_preset(preset).model
+    return tuple(f for f in ARCHITECTURE_FIELDS
+                 if _plain(getattr(cfg, f)) != _plain(getattr(ref, f)))
+
+
+def training_model_name(cfg: TrainConfig) -> Optional[str]:
+    """The name the trained model is saved under: ``model.name`` (else ``preset``), unless that
+    names a zoo preset whose architecture the config overrides (:data:`ARCHITECTURE_FIELDS`):
+    then ``<name>+custom``, which :func:`heatpose.models.build.load_model` does not resolve to
+    the zoo preset, so it rebuilds the network from the file's own architecture/codec/schema."""
+    name = cfg.model.name or cfg.preset
+    preset = _zoo_preset(name)
+    if preset is not None and architecture_overrides(cfg.model, preset):
+        return f"{preset.name}{CUSTOM_SUFFIX}"
+    return name
+
+
+def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
+                         name: Optional[str] = None) -> Any:
+    """A TopdownEstimator (train mode) built from the config; self-describing when saved.
+    ``name``: the saved model name (default ``cfg.name``; see :func:`training_model_name`)."""
     from heatpose.codecs import codec_from_dict
     from heatpose.models.build import Architecture, build_estimator
 
@@ -43,8 +96,8 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None) -> Any:
                         visibility_head=cfg.visibility_head,
                         backbone_kwargs=dict(cfg.backbone_kwargs))
     try:
-        model = build_estimator(arch, codec, schema.flip_indices, name=cfg.name, schema=schema,
-                                flip_test=cfg.flip_test)
+        model = build_estimator(arch, codec, schema.flip_indices, name=name or cfg.name,
+                                schema=schema, flip_test=cfg.flip_test)
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"model: cannot build {cfg.backbone} with backbone_kwargs "
                           f"{cfg.backbone_kwargs}: {exc}") from None

@@ -30,9 +30,8 @@ DATASET_TYPES: Dict[str, Tuple[str, str, str]] = {
     "DeepFashion2Dataset": ("deepfashion2", "train/image/", "validation/image/"),
 }
 
-# zoo key metric -> the name validation reports it under (see heatpose.engine.validate)
-_METRIC_NAMES = {"AP": "AP", "Mean": "PCKh", "PCK@0.2": "PCK", "Mean Acc": "PCKh",
-                 "Total": "AP", "Whole AP": "AP"}
+# MPII's head boxes for PCKh (MpiiDataset's headbox_file), relative to --data-root
+HEADBOX_FILES = {"mpii": "annotations/mpii_gt_val.mat"}
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -89,7 +88,9 @@ def config_from_preset(preset: Any) -> TrainConfig:
     base_batch = t.get("auto_scale_lr_base_batch") or \
         int(t.get("gpus", 8)) * int(t.get("batch_per_gpu", 64))
     vis_loss = t.get("visibility_loss") or {}
-    key_metric = str(_get(preset, "key_metric") or "AP")
+    from heatpose.engine.validate import val_metric_name
+
+    key_metric = _get(preset, "key_metric")
     model = ModelConfig(
         name=name, backbone=str(_get(preset, "backbone")),
         deconv_out_channels=(256,) * n_deconv, deconv_kernel_sizes=(4,) * n_deconv,
@@ -104,6 +105,7 @@ def config_from_preset(preset: Any) -> TrainConfig:
         val_ann_file=relative_to_root(test.get("ann_file")),
         val_img_prefix=val_prefix,
         val_bbox_file=relative_to_root(test.get("bbox_file")),
+        val_headbox_file=relative_to_root(test.get("headbox_file")) or HEADBOX_FILES.get(reader),
         use_dataset_keypoint_weights=bool(t.get("use_dataset_joint_weights", False)),
         augment=aug)
     optim = OptimConfig(
@@ -115,7 +117,7 @@ def config_from_preset(preset: Any) -> TrainConfig:
     epochs = int(t.get("epochs", 210))
     train = TrainSettings(epochs=epochs, batch_size=int(t.get("batch_per_gpu", 64)),
                           val_interval=10, checkpoint_interval=10,
-                          val_metric=_METRIC_NAMES.get(key_metric, key_metric))
+                          val_metric=val_metric_name(key_metric and str(key_metric), reader))
     return TrainConfig(preset=name, model=model, data=data, optim=optim, train=train)
 
 

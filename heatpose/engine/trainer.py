@@ -6,9 +6,10 @@
 Per iteration: lr from the MMPose schedule -> forward (autocast on CUDA) -> KeypointMSELoss
 (+ visibility BCE) -> backward (GradScaler on CUDA) -> Adam step. Per epoch: ``epoch_<n>.pth`` and
 ``latest.pth`` every ``checkpoint_interval`` epochs and at the end (also when ``max_iters``
-stops mid-epoch), validation every ``val_interval`` epochs (keeping ``best_<metric>.pth``). Every file is a self-describing model file that
-also holds what ``--resume`` needs. Ctrl-C finishes the running iteration, writes
-``latest.pth`` and stops (a second Ctrl-C stops at once).
+stops mid-epoch), validation every ``val_interval`` epochs (keeping ``best_<metric>.pth``, the
+metric being the preset's key metric unless ``train.val_metric`` says otherwise). Every file
+is a self-describing model file that also holds what ``--resume`` needs. Ctrl-C finishes the
+running iteration, writes ``latest.pth`` and stops (a second Ctrl-C stops at once).
 """
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ from heatpose.engine.data import build_dataset, build_loader, iters_per_epoch
 from heatpose.engine.distributed import (DistInfo, barrier, broadcast_object, env_dist_info,
                                          process_device, reduce_mean, unwrap, wrap_model)
 from heatpose.engine.logging import TrainLogger
-from heatpose.engine.model import TrainStep, build_training_model, load_config_schema, \
-    unpack_batch
+from heatpose.engine.model import (TrainStep, build_training_model, load_config_schema,
+                                   training_model_name, unpack_batch)
 from heatpose.engine.optim import build_optimizer, build_scheduler
 from heatpose.engine.state import (Progress, read_training_state, rng_state, seed_everything,
                                    set_rng_state)
-from heatpose.engine.validate import compute_metrics, gather_predictions, predict_loader
+from heatpose.engine.validate import (build_val_dataset, compute_metrics, gather_predictions,
+                                      predict_loader, val_metric_name, val_rule_for)
 from heatpose.errors import CheckpointError
 
 PathLike = Union[str, Path]
@@ -47,6 +49,7 @@ class TrainResult:
     epoch: int = 0
     metrics: List[Dict[str, float]] = field(default_factory=list)
     best: Optional[float] = None
+    best_metric: Optional[str] = None
     checkpoints: List[str] = field(default_factory=list)
     interrupted: bool = False
 
@@ -103,11 +106,13 @@ class Trainer:
                     "log_interval"):
             if getattr(t, key) < 1:
                 raise ConfigError(f"train.{key} = {getattr(t, key)}: must be at least 1")
-        if t.val_rule not in ("greater", "less"):
-            raise ConfigError(f"train.val_rule = {t.val_rule!r}: use 'greater' or 'less'")
+        # resolved in place, so that the saved config and the caller see what chose the best
+        t.val_metric = val_metric_name(t.val_metric, cfg.data.dataset)
+        t.val_rule = val_rule_for(t.val_rule, t.val_metric)
         seed_everything(t.seed)
         self.schema = load_config_schema(cfg.model)
-        self.model = build_training_model(cfg.model, self.schema).to(self.device)
+        self.model = build_training_model(cfg.model, self.schema,
+                                          name=training_model_name(cfg)).to(self.device)
         self.step_module = wrap_model(TrainStep(self.model), self.info, self.device)
         self.optimizer = build_optimizer(self.model, cfg.optim, t.batch_size,
                                          self.info.world_size)
@@ -120,8 +125,10 @@ class Trainer:
         self.iters_per_epoch = iters_per_epoch(len(self.train_set), t.batch_size,
                                                self.info.world_size, False)
         self.val_loader = None
+        self.val_records: List[Any] = []
         if cfg.data.val_ann_file:
-            val_set = build_dataset(cfg, self.data_root, "val", self.schema, self.model.codec)
+            val_set = build_val_dataset(cfg, self.data_root, self.schema, self.model.codec)
+            self.val_records = list(val_set.records)
             self.val_loader, _ = build_loader(val_set, self.info, cfg.data.val_batch_size,
                                               False, cfg.data.num_workers, t.seed, False)
         self.total_iters = t.epochs * self.iters_per_epoch
@@ -171,7 +178,7 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def train(self) -> TrainResult:
         """Run until ``train.epochs`` (or ``train.max_iters``); returns a :class:`TrainResult`."""
-        result = TrainResult(best=self.progress.best)
+        result = TrainResult(best=self.progress.best, best_metric=self.cfg.train.val_metric)
         try:
             with _StopFlag() as flag:
                 self._loop(result, flag)
@@ -276,8 +283,8 @@ class Trainer:
             return {}
         preds = predict_loader(self.model, self.val_loader, self.device, self.amp)
         preds = gather_predictions(preds, self.info)
-        metrics = compute_metrics(self.cfg, self.data_root, self.schema, preds) \
-            if self.info.is_main else None
+        metrics = compute_metrics(self.cfg, self.data_root, self.schema, self.val_records,
+                                  preds) if self.info.is_main else None
         return broadcast_object(metrics, self.info)
 
 
