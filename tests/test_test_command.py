@@ -8,7 +8,6 @@ rebuilt here from the shared annotation files) to keep AP / PCK / AUC away from 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +128,7 @@ def test_coco_det_boxes_match_mmpose(capsys, tmp_path, tests_dir, checkpoint):
     assert out["table"][0]["zoo"][0] == get_preset(COCO).results[0].metrics["AP"]
 
 
-@pytest.mark.skipif(not os.environ.get("HEATPOSE_FULL_TESTS"),
-                    reason="118 detections (~1 min on CPU); set HEATPOSE_FULL_TESTS=1")
+@pytest.mark.slow      # 118 detections, ~1 min on CPU
 @pytest.mark.parametrize("case", ["coco_pgtd_det_full", "coco_det_full"])
 def test_coco_full_detection_file_matches_mmpose(case, capsys, tmp_path, tests_dir, checkpoint):
     ann = tests_dir / "coco/test_coco.json"
