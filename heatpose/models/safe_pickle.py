@@ -98,12 +98,12 @@ dump = pickle.dump
 dumps = pickle.dumps
 Pickler = pickle.Pickler
 UnpicklingError = pickle.UnpicklingError
-__name__ = "heatpose.models.safe_pickle"
 
 
 def safe_torch_load(path: str, map_location: Any = "cpu") -> Any:
     """``torch.load`` of a checkpoint (zip or legacy format) through :class:`Unpickler`."""
     import sys
 
-    module = sys.modules[__name__]
-    return torch.load(path, map_location=map_location, pickle_module=module, weights_only=False)
+    this_module = sys.modules[__name__]       # torch.load wants the pickle *module*
+    return torch.load(path, map_location=map_location, pickle_module=this_module,
+                      weights_only=False)
