@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zoo_fmt import write_module  # noqa: E402
+from zoo_fmt import common_training, shared_training, write_defaults, write_module  # noqa: E402
 from zoo_seeds import SeedRow, parse_all  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -523,16 +523,21 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "heatpose" / "models"))
     args = ap.parse_args()
     presets, aggregates = build(Path(args.seeds))
+    chosen_by_module = []
     for module, families, doc in MODULES:
         chosen = [finish(p) for p in presets.values() if p["family"] in families
                   and (module != "zoo_deepfashion2_tops" or p["category"] in DF2_TOPS)
                   and (module != "zoo_deepfashion2_dresses" or p["category"] not in DF2_TOPS)]
+        chosen_by_module.append((module, doc, chosen))
+    common = common_training([shared_training(c) for _, _, c in chosen_by_module])
+    write_defaults(Path(args.out) / "zoo_training.py", common)
+    for module, doc, chosen in chosen_by_module:
         extra = ""
         if module == "zoo_jhmdb":
             from zoo_fmt import fmt
             extra = ("# Rows of the JHMDB table that average the three splits (no checkpoint of their own)\n"
                      "AGGREGATES = " + fmt(aggregates, 0))
-        write_module(Path(args.out) / f"{module}.py", doc, chosen, extra)
+        write_module(Path(args.out) / f"{module}.py", doc, chosen, extra, common)
         print(f"{module}: {len(chosen)} presets")
 
 
