@@ -10,9 +10,10 @@ from typing import Any, List
 import numpy as np
 
 from heatpose.errors import HeatposeError
-from heatpose.inference.media import (Progress, VideoReader, VideoWriter, expand_images,
-                                      image_id_of, is_video)
+from heatpose.inference.media import (VideoReader, VideoWriter, expand_images, image_id_of,
+                                      is_video)
 from heatpose.inference.pipeline import DEFAULT_MODEL, People, Pipeline
+from heatpose.progress import ProgressBar
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -88,7 +89,7 @@ def run_images(pipe: Pipeline, files: List[Path], out: Path, args: argparse.Name
     from heatpose.inference.detector import boxes_from_coco_detections
 
     results: List[dict] = []
-    progress = Progress(len(files), "images", enabled=not args.quiet and len(files) > 1)
+    progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
     step = 4                              # images read and sent through the network together
     for start in range(0, len(files), step):
         chunk = files[start:start + step]
@@ -113,7 +114,7 @@ def run_video(pipe: Pipeline, path: Path, out: Path, args: argparse.Namespace) -
     reader = VideoReader(path)
     writer = None if args.no_draw else VideoWriter(out / f"{path.stem}_pose.mp4", reader.fps)
     frames: List[dict] = []
-    progress = Progress(reader.num_frames, "frames", enabled=not args.quiet)
+    progress = ProgressBar(reader.num_frames, "frames", enabled=not args.quiet)
     try:
         for chunk in reader.chunks(8):
             for people, frame in zip(pipe(chunk, return_heatmaps=args.heatmaps), chunk):

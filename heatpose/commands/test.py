@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Dict
 
@@ -88,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
     bar = None
     if not (args.quiet or args.json):
-        from heatpose.inference.media import Progress
+        from heatpose.progress import ProgressBar
 
-        bar = Progress(len(records), "test")
+        bar = ProgressBar(len(records), "test")
     state = {"done": 0}
 
     def progress(done: int, total: int) -> None:
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     preds = run_model(model, records, batch_size=args.batch_size, workers=args.workers,
                       progress=progress)
     if bar is not None:
-        sys.stderr.write("\n")
+        bar.close()
     metrics, results = evaluate_with_results(preset.dataset, records, preds, data.ann_file,
                                              sigmas=model.schema.sigmas if model.schema else None)
     rows = seed_table(preset, metrics, data.setting)

@@ -14,7 +14,6 @@ import http.client
 import os
 import re
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import IO, Optional
 
 from heatpose.errors import DownloadError
+from heatpose.progress import ProgressBar
 
 __all__ = ["cache_dir", "download", "hash_prefix_from_name", "sha256_of"]
 
@@ -67,40 +67,6 @@ def _manual_hint(url: str, dest: Path) -> str:
     return f"download {url} yourself and put the file at {dest}"
 
 
-class _Progress:
-    """Plain-text progress line on stderr, redrawn at most every 0.2 s."""
-
-    def __init__(self, name: str, total: Optional[int], done: int, enabled: bool) -> None:
-        self.name, self.total, self.done, self.enabled = name, total, done, enabled
-        self._last = 0.0
-        self._start = time.monotonic()
-        self._start_bytes = done
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and now - self._last >= 0.2:
-            self._last = now
-            self._draw(now, end="")
-
-    def close(self) -> None:
-        if self.enabled:
-            self._draw(time.monotonic(), end="\n")
-
-    def _draw(self, now: float, end: str) -> None:
-        mb = self.done / 1e6
-        rate = (self.done - self._start_bytes) / 1e6 / max(now - self._start, 1e-6)
-        if self.total:
-            frac = min(self.done / self.total, 1.0)
-            bar = "#" * int(frac * 30)
-            text = (f"{self.name}: [{bar:<30}] {frac * 100:5.1f}% "
-                    f"{mb:.1f}/{self.total / 1e6:.1f} MB {rate:.1f} MB/s")
-        else:
-            text = f"{self.name}: {mb:.1f} MB {rate:.1f} MB/s"
-        sys.stderr.write("\r" + text + end)
-        sys.stderr.flush()
-
-
 def _open(url: str, start: int):
     """urlopen with a Range header when resuming from byte ``start``."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
@@ -122,7 +88,7 @@ def _resume_offset(response, start: int) -> Optional[int]:
     return None
 
 
-def _copy_body(response, out: IO[bytes], progress: _Progress) -> None:
+def _copy_body(response, out: IO[bytes], progress: ProgressBar) -> None:
     while True:
         block = response.read(_CHUNK)
         if not block:
@@ -151,7 +117,8 @@ def _fetch(url: str, part: Path, show_progress: bool) -> None:
     with response:
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
-        progress = _Progress(part.name[:-len(".part")], total, offset, show_progress)
+        progress = ProgressBar(total, part.name[:-len(".part")], show_progress, unit="MB",
+                               scale=1e-6, done=offset)
         with open(part, "ab" if offset else "wb") as out:
             try:
                 _copy_body(response, out, progress)

@@ -94,42 +94,6 @@ class VideoWriter:
             self.writer.release()
 
 
-class Progress:
-    """A one-line text progress bar on stderr (no dependency)."""
-
-    def __init__(self, total: int, what: str, enabled: bool = True) -> None:
-        import sys
-        import time
-
-        self.total, self.what, self.done = max(total, 0), what, 0
-        self.enabled = enabled and sys.stderr is not None
-        self.start = time.time()
-
-    def update(self, n: int = 1) -> None:
-        import sys
-        import time
-
-        self.done += n
-        if not self.enabled:
-            return
-        rate = self.done / max(time.time() - self.start, 1e-9)
-        if self.total:
-            frac = min(self.done / self.total, 1.0)
-            bar = "#" * int(frac * 30)
-            sys.stderr.write(f"\r{self.what} [{bar:<30}] {self.done}/{self.total} "
-                             f"{rate:.1f}/s")
-        else:
-            sys.stderr.write(f"\r{self.what} {self.done} {rate:.1f}/s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        import sys
-
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def image_id_of(path: Path, index: int) -> int:
     """COCO-style id from a file name like 000000000785.jpg, else the index in the set."""
     stem = path.stem
