@@ -63,7 +63,8 @@ def test_raw_heatmaps(case):
         heatmaps, vis = model.forward_all(torch.from_numpy(f["input"]))
     close(heatmaps.numpy(), f["heatmaps"])
     close(model(torch.from_numpy(f["input"])).detach().numpy(), f["heatmaps"])
-    if "vis" in f:
+    assert (vis is None) == ("vis" not in f)
+    if vis is not None:
         close(vis.numpy(), f["vis"])
 
 

@@ -12,6 +12,7 @@ Nothing in a file can run code: see :mod:`heatpose.models.safe_pickle`.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import zipfile
 from pathlib import Path
@@ -37,7 +38,7 @@ def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, 
     try:
         obj = safe_torch_load(str(path), map_location="cpu")
     except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, IndexError,
-            KeyError, AttributeError, TypeError, __import__("pickle").UnpicklingError) as exc:
+            KeyError, AttributeError, TypeError, pickle.UnpicklingError) as exc:
         size = path.stat().st_size
         raise CheckpointError(f"{path}: not a readable checkpoint ({size} bytes; truncated or "
                               f"corrupt?): {type(exc).__name__}: {exc}") from None
