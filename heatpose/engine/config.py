@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from heatpose.data.transforms import BBoxTransformConfig as _BBox
+from heatpose.data.transforms import HalfBodyConfig as _HalfBody
 from heatpose.errors import InputError
 
 
@@ -28,18 +30,19 @@ class AugmentConfig:
     """MMPose's top-down train pipeline (RandomFlip, RandomHalfBody, RandomBBoxTransform).
     ``enabled=False`` turns every random step off (plain box crops)."""
 
+    # defaults are the transforms' own (MMPose 1.3.2's), flattened for ``--set augment.KEY=...``
     enabled: bool = True
     flip_prob: float = 0.5
-    half_body_prob: float = 0.3
-    half_body_min_total_keypoints: int = 9
-    half_body_upper_prioritized_prob: float = 0.7
-    half_body_padding: float = 1.5
-    shift_factor: float = 0.16
-    shift_prob: float = 0.3
-    scale_factor: Tuple[float, float] = (0.5, 1.5)
-    scale_prob: float = 1.0
-    rotate_factor: float = 80.0
-    rotate_prob: float = 0.6
+    half_body_prob: float = _HalfBody.prob
+    half_body_min_total_keypoints: int = _HalfBody.min_total_keypoints
+    half_body_upper_prioritized_prob: float = _HalfBody.upper_prioritized_prob
+    half_body_padding: float = _HalfBody.padding
+    shift_factor: float = _BBox.shift_factor
+    shift_prob: float = _BBox.shift_prob
+    scale_factor: Tuple[float, float] = _BBox.scale_factor
+    scale_prob: float = _BBox.scale_prob
+    rotate_factor: float = _BBox.rotate_factor
+    rotate_prob: float = _BBox.rotate_prob
 
 
 @dataclass

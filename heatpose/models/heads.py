@@ -16,6 +16,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 from torch import Tensor, nn
 
+from heatpose.models.init import normal_init_
+
 from .losses import BCELoss, KeypointMSELoss
 
 __all__ = ["HeatmapHead", "VisPredictHead"]
@@ -91,14 +93,7 @@ class HeatmapHead(nn.Module):
     def init_weights(self) -> None:
         """MMPose's HeatmapHead init: conv/deconv weights N(0, 0.001), biases 0,
         BN weight 1 / bias 0."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, 0.0, 0.001)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        normal_init_(self, std=0.001)
 
     def forward(self, feats: Features) -> Tensor:
         return self.final_layer(self.deconv_layers(_last(feats)))

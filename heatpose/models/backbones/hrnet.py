@@ -19,6 +19,8 @@ from typing import List, Optional, Sequence
 
 from torch import Tensor, nn
 
+from heatpose.models.init import normal_init_
+
 from .resnet import BasicBlock, Bottleneck, make_res_layer
 
 __all__ = ["HRModule", "HRNet"]
@@ -131,14 +133,7 @@ class HRNet(nn.Module):
 
     def init_weights(self) -> None:
         """MMPose's from-scratch init: convs N(0, 0.001) (bias 0), BN weight 1 / bias 0."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, 0.0, 0.001)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        normal_init_(self, std=0.001)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
