@@ -52,7 +52,9 @@ def test_schedule_state_round_trip():
 
 
 def test_linear_lr_scaling():
-    cfg = TrainConfig().optim                       # lr 5e-4 for a total batch of 512
+    assert TrainConfig().optim.auto_scale_lr is False       # as MMPose: only with --auto-scale-lr
+    assert scaled_lr(TrainConfig().optim, 32, 2) == TrainConfig().optim.lr
+    cfg = apply_overrides(TrainConfig(), ["optim.auto_scale_lr=true"]).optim  # 5e-4 for a batch of 512
     assert scaled_lr(cfg, 64, 8) == cfg.lr
     assert scaled_lr(cfg, 32, 2) == pytest.approx(5e-4 * 64 / 512)
     model = torch.nn.Linear(2, 2)

@@ -62,7 +62,9 @@ class ModelConfig:
     codec: Dict[str, Any] = field(default_factory=lambda: {
         "type": "MSRAHeatmap", "input_size": [192, 256], "heatmap_size": [48, 64], "sigma": 2})
     flip_test: bool = True
-    init_checkpoint: Optional[str] = None
+    flip_shift: Optional[bool] = None          # shift flipped heatmaps by 1 px; None = the codec's rule
+    init_checkpoint: Optional[str] = None      # MMPose ``load_from``: path or URL of full-model weights
+    pretrained_backbone: Optional[str] = None  # backbone ``init_cfg`` checkpoint: path or URL
 
 
 @dataclass
@@ -83,6 +85,11 @@ class DataConfig:
     num_workers: int = 2
     val_batch_size: int = 32
     max_train_instances: Optional[int] = None
+    # MMPose KeypointConverter for the main train set: [[source index, target index], ...] (None = as is)
+    train_keypoint_mapping: Optional[List[List[int]]] = None
+    # further train sets of a CombinedDataset recipe: dicts with keys dataset, ann_file, img_prefix,
+    # keypoint_mapping ([[source, target], ...] into the model's keypoints, or None)
+    extra_train_sets: List[Dict[str, Any]] = field(default_factory=list)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -100,7 +107,7 @@ class OptimConfig:
     milestones: Tuple[int, ...] = (170, 200)
     gamma: float = 0.1
     base_batch_size: int = 512
-    auto_scale_lr: bool = True
+    auto_scale_lr: bool = False                # MMPose scales only with --auto-scale-lr
     grad_clip_norm: Optional[float] = None
 
 
@@ -120,7 +127,7 @@ class TrainSettings:
     val_metric: Optional[str] = None
     val_rule: Optional[str] = None
     seed: int = 0
-    amp: bool = True
+    amp: bool = False                          # MMPose trains in fp32; --amp turns it on
     log_interval: int = 50
 
 
