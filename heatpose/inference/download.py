@@ -23,7 +23,7 @@ from typing import IO, Optional
 from heatpose.errors import DownloadError
 from heatpose.progress import ProgressBar
 
-__all__ = ["cache_dir", "download", "hash_prefix_from_name", "sha256_of"]
+__all__ = ["cache_dir", "cached_file", "download", "hash_prefix_from_name", "sha256_of"]
 
 _CHUNK = 1 << 16
 _TIMEOUT_S = 30.0
@@ -152,6 +152,20 @@ def _check_hash(path: Path, expected: str, url: str, dest: Path) -> None:
             f"{url} gave a file whose SHA-256 is {actual[:max(len(expected), 8)]}..., expected a "
             f"hash starting with {expected}; the corrupt download was deleted. Try again, or "
             f"{_manual_hint(url, dest)}")
+
+
+def cached_file(url: str, dest_dir: Optional[Path] = None,
+                expected_sha256_prefix: Optional[str] = None) -> Optional[Path]:
+    """The verified cached copy of ``url`` (what :func:`download` would return without
+    touching the network), or None when there is none or it fails verification."""
+    dest_dir = Path(dest_dir).expanduser() if dest_dir is not None else cache_dir()
+    dest = dest_dir / _filename_of(str(url))
+    if not dest.is_file():
+        return None
+    expected = expected_sha256_prefix or hash_prefix_from_name(dest.name)
+    if expected and not sha256_of(dest).startswith(expected.lower()):
+        return None
+    return dest
 
 
 def download(url: str, dest_dir: Optional[Path] = None, progress: bool = True,
