@@ -1,20 +1,13 @@
-"""PoseTrack18 multi-person pose AP (the per-joint table Head, Shou, Elb, Wri, Hip, Knee, Ankl,
-Total that MMPose 1.3.2's ``PoseTrack18Metric`` gets from the external ``poseval`` package),
-re-implemented from poseval's published algorithm:
+"""PoseTrack18 multi-person pose AP (the per-joint-group table Head, Shou, Elb, Wri, Hip, Knee,
+Ankl, Total that MMPose 1.3.2's ``PoseTrack18Metric`` gets from the external ``poseval``).
 
-1. Per video file (PoseTrack18 JSON), per frame: ground-truth people and predicted poses are
-   mapped to poseval's 15 joints by keypoint name (ears are dropped); a point stored as
-   (0, 0, 0) is "not annotated" / "not predicted". Frames without any ground-truth person
-   are skipped (their predictions too). Points inside an ignore region (strict interior of a
-   polygon, even-odd rule) are removed from both sides; people left without points go.
-2. Per frame, prediction p and person g: PCKh(p, g) = fraction of g's annotated joints that p
-   has within 0.5 × head size (0.6 × head-box diagonal). Each prediction keeps only its best
-   person (first on ties); each person takes the prediction with the highest remaining PCKh
-   (first on ties, none if 0). Every predicted joint becomes a detection with its score,
-   positive iff its prediction is matched and that joint is within the threshold.
-3. Per joint: precision/recall over all frames (scores sorted descending), VOC AP (area under
-   the monotone precision envelope) × 100; Total = mean over the 15 joints (NaN joints —
-   joints never annotated — skipped); groups are means of their joints.
+MMPose writes one prediction file per ground-truth video (the video's images; per image its
+poses with ``keypoints`` = [x, y, score] × K, ``scores`` = the K scores and ``track_id`` = the
+pose's index) and runs poseval's AP on the two folders. This module builds the same prediction
+files in memory and evaluates them with :mod:`heatpose.evaluation.poseval` (the
+re-implementation checked against poseval's own outputs), so every poseval rule applies:
+labeled frames only, (0, 0, 0) points absent, ignore regions, 0.5 × head size (0.6 × head-box
+diagonal) matching, pooled VOC AP, NaN joints left out of the total.
 """
 from __future__ import annotations
 
@@ -27,15 +20,14 @@ import numpy as np
 
 from heatpose.errors import InputError
 from heatpose.evaluation.coco_eval import load_json
+from heatpose.evaluation.poseval import evaluate_sequences
+from heatpose.evaluation.poseval_data import POSEVAL_JOINTS, SequenceFrames, sequence_frames
+from heatpose.evaluation.poseval_match import group_means, voc_ap
 from heatpose.evaluation.topdown import TopdownCocoEvaluator
 
-POSEVAL_JOINTS = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee",
-                  "left_ankle", "right_wrist", "right_elbow", "right_shoulder", "left_shoulder",
-                  "left_elbow", "left_wrist", "head_bottom", "nose", "head_top")
-GROUPS = {"Head": (14, 12, 13), "Shou": (8, 9), "Elb": (7, 10), "Wri": (6, 11), "Hip": (2, 3),
-          "Knee": (1, 4), "Ankl": (0, 5)}
-DIST_THR = 0.5
-NJ = len(POSEVAL_JOINTS)
+__all__ = ["POSEVAL_JOINTS", "voc_ap", "load_posetrack_videos", "evaluate_posetrack18",
+           "posetrack_gt_folder", "PoseTrack18Evaluator"]
+SHORT_GROUPS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl")
 
 
 def load_posetrack_videos(gt: Union[str, Path, dict, Sequence[dict]]) -> List[Tuple[str, dict]]:
@@ -52,148 +44,19 @@ def load_posetrack_videos(gt: Union[str, Path, dict, Sequence[dict]]) -> List[Tu
     return [v if isinstance(v, tuple) else (f"video #{i}", v) for i, v in enumerate(gt)]
 
 
-def _conversion(video: dict, name: str) -> List[int]:
-    cats = video.get("categories") or []
-    if len(cats) != 1 or "keypoints" not in cats[0]:
-        raise InputError(f"{name}: needs exactly one category with keypoint names")
-    table = [POSEVAL_JOINTS.index(n) if n in POSEVAL_JOINTS else -1 for n in cats[0]["keypoints"]]
-    missing = [n for j, n in enumerate(POSEVAL_JOINTS) if j not in table]
-    if missing:
-        raise InputError(f"{name}: keypoints {missing} missing from the category")
-    return table
-
-
-def _points(kpts: np.ndarray, table: List[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(15, 2) xy, (15,) third value, (15,) present flags from (K, 3) COCO-order keypoints."""
-    xy, third = np.zeros((NJ, 2)), np.zeros(NJ)
-    has = np.zeros(NJ, dtype=bool)
-    for k, j in enumerate(table):
-        if j < 0:
-            continue
-        x, y, v = kpts[k]
-        if x == 0 and y == 0 and v == 0:
-            continue
-        xy[j], third[j], has[j] = (x, y), v, True
-    return xy, third, has
-
-
-def _inside(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """(P,) bool: points strictly inside polygon (M, 2) (even-odd rule, boundary excluded)."""
-    x, y = xy[:, 0:1], xy[:, 1:2]
-    x1, y1 = poly[None, :, 0], poly[None, :, 1]
-    x2, y2 = np.roll(poly[:, 0], -1)[None], np.roll(poly[:, 1], -1)[None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cross = ((y1 > y) != (y2 > y)) & (x < (x2 - x1) * (y - y1) / (y2 - y1) + x1)
-        inside = cross.sum(1) % 2 == 1
-        on_seg = (np.abs((x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)) <= 1e-9) & \
-            (np.minimum(x1, x2) <= x) & (x <= np.maximum(x1, x2)) & \
-            (np.minimum(y1, y2) <= y) & (y <= np.maximum(y1, y2))
-    return inside & ~on_seg.any(1)
-
-
-def _frames(videos, predictions: Mapping) -> List[dict]:
-    frames = []
-    for name, video in videos:
-        table = _conversion(video, name)
-        anns: Dict[object, list] = {}
-        for a in video.get("annotations", []):
-            anns.setdefault(a.get("image_id"), []).append(a)
-        for img in video.get("images", []):
-            people = anns.get(img.get("id"), [])
-            if not people:
-                continue                                  # poseval drops frames without people
-            gts = []
-            for a in people:
-                kp = np.asarray(a.get("keypoints", []), dtype=np.float64)
-                if kp.size != 3 * len(table):
-                    raise InputError(f"{name}: annotation id {a.get('id')} has {kp.size} keypoint "
-                                     f"values, expected {3 * len(table)}")
-                xy, _, has = _points(kp.reshape(-1, 3), table)
-                head = a.get("bbox_head")
-                if head is None:
-                    if has.any():
-                        raise InputError(f"{name}: annotation id {a.get('id')} has keypoints but "
-                                         "no 'bbox_head' (PoseTrack PCKh needs the head box)")
-                    head = [0, 0, 0, 0]
-                hs = 0.6 * np.linalg.norm(np.subtract([head[0] + head[2], head[1] + head[3]],
-                                                      [head[0], head[1]]))
-                gts.append({"xy": xy, "has": has, "head": hs})
-            preds = []
-            for i, p in enumerate(predictions.get(img["id"], [])):
-                kp = np.asarray(p["keypoints"] if isinstance(p, dict) else p, dtype=np.float64)
-                if kp.size != 3 * len(table):
-                    raise InputError(f"predictions for image {img['id']}: pose #{i} has "
-                                     f"{kp.size} values, expected {3 * len(table)}")
-                xy, score, has = _points(kp.reshape(-1, 3), table)
-                preds.append({"xy": xy, "has": has, "score": score})
-            rx, ry = img.get("ignore_regions_x") or [], img.get("ignore_regions_y") or []
-            polys = [np.stack([np.asarray(px, float), np.asarray(py, float)], 1)
-                     for px, py in zip(rx, ry) if len(px) >= 3]
-            if polys:
-                gts = _drop_ignored(gts, polys)
-                preds = _drop_ignored(preds, polys)
-            frames.append({"gt": gts, "pr": preds})
-    return frames
-
-
-def _drop_ignored(people: List[dict], polys: List[np.ndarray]) -> List[dict]:
-    out = []
-    for person in people:
-        ign = np.zeros(NJ, dtype=bool)
-        for poly in polys:
-            ign |= _inside(person["xy"], poly)
-        person["has"] = person["has"] & ~ign
-        if person["has"].any():
-            out.append(person)
-    return out
-
-
-def _assign(frame: dict, scores: List[list], labels: List[list], n_gt: np.ndarray) -> None:
-    gts, prs = frame["gt"], frame["pr"]
-    for g in gts:
-        n_gt += g["has"]
-    if not prs:
-        return
-    if not gts:
-        for p in prs:
-            for j in np.flatnonzero(p["has"]):
-                scores[j].append(p["score"][j])
-                labels[j].append(False)
-        return
-    pxy = np.stack([p["xy"] for p in prs])                      # (P, 15, 2)
-    phas = np.stack([p["has"] for p in prs])
-    gxy = np.stack([g["xy"] for g in gts])                      # (G, 15, 2)
-    ghas = np.stack([g["has"] for g in gts])
-    head = np.array([g["head"] for g in gts])
-    diff = gxy[None] - pxy[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dist = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2) / head[None, :, None]
-    dist = np.where(phas[:, None] & ghas[None], dist, np.inf)
-    match = dist <= DIST_THR                                    # (P, G, 15)
-    n_annot = ghas.sum(1)
-    pck = match.sum(2).astype(np.float64)
-    pck = np.where(n_annot[None] > 0, pck / np.maximum(n_annot[None], 1), pck)
-    best = np.argmax(pck, axis=1)
-    keep = np.zeros_like(pck)
-    rows = np.arange(len(prs))
-    keep[rows, best] = pck[rows, best]
-    pr_of_gt = np.argmax(keep, axis=0)
-    pr_of_gt[keep.max(axis=0) == 0] = -1
-    for r, p in enumerate(prs):
-        hit = np.flatnonzero(pr_of_gt == r)
-        m = match[r, hit[0]] if len(hit) else np.zeros(NJ, dtype=bool)
-        for j in np.flatnonzero(p["has"]):
-            scores[j].append(p["score"][j])
-            labels[j].append(bool(m[j]))
-
-
-def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
-    """Area under the monotone precision envelope (VOC style), recall in [0, 1]."""
-    mpre = np.concatenate([[0.0], precision, [0.0]])
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-    i = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
-    return np.sum((mrec[i] - mrec[i - 1]) * mpre[i])
+def _prediction_video(video: dict, predictions: Mapping) -> dict:
+    """The prediction file MMPose's PoseTrack18Metric writes for one ground-truth video."""
+    anns = []
+    for img in video.get("images", []):
+        for track_id, p in enumerate(predictions.get(img.get("id"), [])):
+            kp = np.asarray(p["keypoints"] if isinstance(p, dict) else p, dtype=np.float64)
+            if kp.ndim != 2 or kp.shape[1] != 3:
+                raise InputError(f"predictions for image {img.get('id')}: pose #{track_id} "
+                                 f"must be (K, 3) [x, y, score], got shape {kp.shape}")
+            anns.append({"image_id": img["id"], "keypoints": kp.reshape(-1).tolist(),
+                         "scores": kp[:, 2].tolist(), "track_id": track_id})
+    return {"images": video.get("images", []), "annotations": anns,
+            "categories": video.get("categories")}
 
 
 def evaluate_posetrack18(gt, predictions: Mapping[object, Sequence]) -> Dict[str, float]:
@@ -207,27 +70,12 @@ def evaluate_posetrack18(gt, predictions: Mapping[object, Sequence]) -> Dict[str
     Returns:
         ``{'Head AP', 'Shou AP', 'Elb AP', 'Wri AP', 'Hip AP', 'Knee AP', 'Ankl AP', 'AP'}``.
     """
-    frames = _frames(load_posetrack_videos(gt), predictions)
-    scores: List[list] = [[] for _ in range(NJ)]
-    labels: List[list] = [[] for _ in range(NJ)]
-    n_gt = np.zeros(NJ)
-    for fr in frames:
-        _assign(fr, scores, labels, n_gt)
-    ap = np.zeros(NJ + 1)
-    for j in range(NJ):
-        s = np.asarray(scores[j], dtype=np.float64)
-        if len(s) == 0:
-            continue
-        lab = np.asarray(labels[j], dtype=np.int8)[s.argsort()[::-1]]
-        npos = np.cumsum(lab == 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rec = 1.0 * npos / n_gt[j]
-            prec = 1.0 * npos / np.arange(1, len(s) + 1)
-            ap[j] = voc_ap(rec, prec) * 100
-    valid = ~np.isnan(ap[:NJ])
-    ap[NJ] = ap[:NJ][valid].mean() if valid.any() else np.nan
-    out = {f"{name} AP": float(ap[list(idx)].mean()) for name, idx in GROUPS.items()}
-    out["AP"] = float(ap[NJ])
+    seqs = [SequenceFrames(name, sequence_frames(video, _prediction_video(video, predictions),
+                                                 name, f"predictions for {name}"))
+            for name, video in load_posetrack_videos(gt)]
+    ap = evaluate_sequences(seqs, tracking=False, per_sequence=False).ap.ap
+    out = {f"{g} AP": v for g, v in zip(SHORT_GROUPS, group_means(ap))}
+    out["AP"] = float(ap[-1])
     return out
 
 
