@@ -206,3 +206,19 @@ def test_missing_prediction_file(tmp_path):
     (tmp_path / "pred").mkdir()
     with pytest.raises(InputError, match="prediction file missing"):
         evaluate_folders(tmp_path / "gt", tmp_path / "pred")
+
+
+def test_cli_eval_posetrack_json(ref, capsys):
+    from heatpose.cli import main
+
+    root, data = ref
+    c = data["cases"]["b_jitter"]
+    assert main(["eval", "--posetrack", str(root / c["gt_dir"]), str(root / c["pred_dir"]),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    _close(out["mot"], c["mot"], "mot")
+    _close(out["ap"], c["ap"], "ap")
+    assert main(["eval", "--posetrack", str(root / c["gt_dir"]), str(root / c["pred_dir"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert c["printed_ap_row"] in lines and c["printed_mot_row"] in lines
+    assert "MOTA per joint:" in lines

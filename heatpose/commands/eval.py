@@ -14,16 +14,25 @@ def register(subparsers) -> None:
         description="Evaluate COCO keypoint results (a JSON list of {image_id, category_id, "
                     "keypoints, score}) against a COCO-style annotation file, exactly as "
                     "MMPose 1.3.2's CocoMetric / xtcocotools compute AP and AR.")
-    p.add_argument("--ann", required=True, metavar="GT_FILE", help="COCO-style annotation JSON")
-    p.add_argument("--pred", required=True, metavar="PRED_FILE", help="COCO keypoint results JSON")
+    p.add_argument("--ann", metavar="GT_FILE", help="COCO-style annotation JSON")
+    p.add_argument("--pred", metavar="PRED_FILE", help="COCO keypoint results JSON")
     p.add_argument("--dataset", choices=sorted(COCO_STYLE),
                    help="keypoint set (sigmas, use_area, CrowdPose E/M/H); default: inferred "
                         "from the keypoint count")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--posetrack", nargs=2, metavar=("GT_DIR", "PRED_DIR"),
+                   help="PoseTrack18 per-sequence JSON folders: per-joint AP and MOTA, MOTP, "
+                        "precision, recall as the official poseval computes them")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.posetrack:
+        from heatpose.evaluation.poseval import print_report
+        return print_report(*args.posetrack, as_json=args.json)
+    if not (args.ann and args.pred):
+        from heatpose.errors import InputError
+        raise InputError("needs --ann GT_FILE and --pred PRED_FILE (or --posetrack GT_DIR PRED_DIR)")
     dataset, stats = evaluate_keypoint_file(args.ann, args.pred, args.dataset)
     short = short_names(stats)
     if args.json:

@@ -168,6 +168,9 @@ def evaluate_folders(gt_dir: Union[str, Path], pred_dir: Union[str, Path],
     return evaluate_sequences(folder_pairs(gt_dir, pred_dir), tracking=tracking)
 
 
-def main_json(result: PosevalResult) -> str:
-    """The result as one line of JSON."""
-    return json.dumps(result.to_json())
+def print_report(gt_dir: Union[str, Path], pred_dir: Union[str, Path],
+                 as_json: bool = False) -> int:
+    """``heatpose eval --posetrack``: print the tables (or one JSON object); returns 0."""
+    result = evaluate_folders(gt_dir, pred_dir)
+    print(json.dumps(result.to_json()) if as_json else result.format_table())
+    return 0
