@@ -7,14 +7,13 @@ Readable layouts (all mapped onto MMPose 1.x state_dict names ``backbone.*`` / `
 * the official SimpleBaseline / HRNet repositories (bare names, ``module.`` prefixes);
 * bare state dicts, and heatpose's own files (``state_dict`` + JSON-friendly ``meta``).
 
-Nothing in a file can run code: see :mod:`heatpose.models.safe_pickle`.
+Nothing in a file can run code: see :mod:`heatpose.models.torch_formats` (containers) and
+:mod:`heatpose.models.safe_pickle` (the restricted unpickler).
 """
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -22,7 +21,8 @@ import torch
 from torch import nn
 
 from heatpose.errors import CheckpointError
-from heatpose.models.safe_pickle import OpaqueObject, safe_torch_load
+from heatpose.models.safe_pickle import OpaqueObject
+from heatpose.models.torch_formats import read_torch_file
 
 PathLike = Union[str, Path]
 FORMAT_VERSION = 1
@@ -35,13 +35,7 @@ def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        obj = safe_torch_load(str(path), map_location="cpu")
-    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, IndexError,
-            KeyError, AttributeError, TypeError, pickle.UnpicklingError) as exc:
-        size = path.stat().st_size
-        raise CheckpointError(f"{path}: not a readable checkpoint ({size} bytes; truncated or "
-                              f"corrupt?): {type(exc).__name__}: {exc}") from None
+    obj = read_torch_file(path)             # CheckpointError naming the file if unreadable
     meta: Dict[str, Any] = {}
     state = obj
     if isinstance(obj, Mapping):
@@ -57,7 +51,7 @@ def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, 
     tensors: Dict[str, torch.Tensor] = {}
     for k, v in state.items():
         if isinstance(v, torch.Tensor):
-            tensors[str(k)] = v
+            tensors[str(k)] = v.cpu()          # a numpy-rebuilt tensor may name a GPU
         elif not isinstance(v, OpaqueObject):
             raise CheckpointError(f"{path}: state_dict entry {k!r} is a {type(v).__name__}, "
                                   "not a tensor")
