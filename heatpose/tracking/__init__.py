@@ -1,0 +1,14 @@
+"""Pose tracking in video (Xiao et al. 2018, "Simple Baselines for Human Pose Estimation and
+Tracking"): detector boxes unified with flow-propagated boxes, pose estimation, greedy
+flow-based OKS matching to the tracks of the last L frames.
+
+- :class:`TrackerConfig`: thresholds and flow method (defaults in one place).
+- :class:`PoseTracker`: the tracker alone (proposals, box unification, id assignment).
+- :class:`TrackingSession`: tracker + a Pipeline (batched across frames).
+- :mod:`heatpose.tracking.output`: PoseTrack18 files, per-frame records, drawings.
+"""
+from heatpose.tracking.config import FLOW_METHODS, TrackerConfig
+from heatpose.tracking.session import TrackingSession
+from heatpose.tracking.tracker import PoseTracker
+
+__all__ = ["FLOW_METHODS", "TrackerConfig", "PoseTracker", "TrackingSession"]

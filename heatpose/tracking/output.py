@@ -1,0 +1,66 @@
+"""What tracking writes: PoseTrack18 files (what poseval reads), per-frame records with
+``track_id``, and drawings with one colour and the id per track."""
+from __future__ import annotations
+
+import colorsys
+from typing import Any, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+
+def track_color(track_id: int) -> Tuple[int, int, int]:
+    """A distinct BGR colour per track id (golden-ratio hues)."""
+    r, g, b = colorsys.hsv_to_rgb((int(track_id) * 0.618033988749895) % 1.0, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def draw_tracks(image: np.ndarray, people: Any, schema: Any, kpt_thr: float = 0.3) -> np.ndarray:
+    """A copy of ``image`` (BGR) with each person's skeleton, its box in the track's colour and
+    ``#id`` above the box."""
+    from heatpose.inference.draw import default_sizes, draw_poses
+
+    canvas = np.ascontiguousarray(image).copy()
+    ids = people.track_ids if people.track_ids is not None else np.arange(len(people))
+    _, thickness = default_sizes(canvas.shape)
+    for i in range(len(people)):
+        color = track_color(ids[i])
+        canvas = draw_poses(canvas, people.keypoints[i:i + 1], people.scores[i:i + 1], schema,
+                            kpt_thr=kpt_thr, boxes=people.boxes[i:i + 1], box_color=color)
+        x1, y1 = (int(round(v)) for v in people.boxes[i][:2])
+        cv2.putText(canvas, f"#{int(ids[i])}", (x1 + 2, max(12, y1 - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness + 0.2, color, thickness,
+                    cv2.LINE_AA)
+    return canvas
+
+
+def frame_record(index: int, file_name: str, people: Any) -> dict:
+    """One frame: ``frame``, ``file_name`` and its people as COCO keypoint results with
+    ``track_id``."""
+    return {"frame": int(index), "file_name": file_name, "people": people.to_records()}
+
+
+def posetrack_video(frames: Sequence[Tuple[str, Any]], keypoint_names: Sequence[str],
+                    skeleton: Sequence[Sequence[int]] = ()) -> dict:
+    """A PoseTrack18 file for one sequence from ``[(file_name, People)]`` in frame order:
+    ``images`` (id = position + 1, ``file_name``, ``frame_id``), one annotation per person
+    (``keypoints`` [x, y, score] × K, ``scores``, ``track_id``, ``bbox`` [x, y, w, h],
+    ``score``) and the category with the keypoint names (1-based ``skeleton`` links)."""
+    images: List[dict] = []
+    anns: List[dict] = []
+    for i, (name, people) in enumerate(frames):
+        images.append({"id": i + 1, "file_name": name, "frame_id": i + 1,
+                       "nframes": len(frames)})
+        inst = people.instance_scores if len(people) else []
+        for j in range(len(people)):
+            kp = np.concatenate([people.keypoints[j], people.scores[j][:, None]], 1)
+            x1, y1, x2, y2 = (float(v) for v in people.boxes[j])
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1,
+                         "track_id": int(people.track_ids[j]),
+                         "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
+                         "scores": [round(float(v), 5) for v in people.scores[j]],
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(inst[j])})
+    return {"images": images, "annotations": anns,
+            "categories": [{"id": 1, "name": "person", "supercategory": "person",
+                            "keypoints": list(keypoint_names),
+                            "skeleton": [list(s) for s in skeleton]}]}

@@ -1,0 +1,97 @@
+"""Tracking with a :class:`~heatpose.inference.pipeline.Pipeline`: detector boxes of a chunk of
+frames go through the pose network together (as ``heatpose infer`` batches them); then, frame
+by frame, the propagated boxes that survive box NMS are estimated and ids assigned."""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from heatpose.errors import InputError
+from heatpose.tracking.config import TrackerConfig
+from heatpose.tracking.tracker import PoseTracker
+
+_ARRAYS = ("boxes", "box_scores", "keypoints", "scores", "visibility", "heatmaps", "centers",
+           "scales", "track_ids")
+
+
+def concat_people(a: Any, b: Any) -> Any:
+    """Two People of one image as one (array fields joined; a field missing on one side is
+    dropped)."""
+    def join(x, y):
+        return None if x is None or y is None else np.concatenate([x, y])
+    return replace(a, **{f: join(getattr(a, f), getattr(b, f)) for f in _ARRAYS
+                         if f in {fl.name for fl in fields(a)}})
+
+
+class TrackingSession:
+    """Stateful tracking over consecutive frames with a pipeline's detector and model.
+
+    Args:
+        pipe: a Pipeline (its ``boxes`` gives detector boxes, its call estimates poses).
+        config: tracker settings (default :class:`TrackerConfig`).
+
+    Calling it with a list of frames (BGR arrays or image paths, in order) returns their
+    People with ``track_ids``; later calls continue the same tracks.
+    """
+
+    def __init__(self, pipe: Any, config: Optional[TrackerConfig] = None) -> None:
+        schema = getattr(pipe.model, "schema", None)
+        sigmas = getattr(schema, "sigmas", None)
+        if not sigmas:
+            raise InputError("tracking needs the model's keypoint schema with OKS sigmas")
+        self.pipe = pipe
+        self.tracker = PoseTracker(sigmas, config)
+
+    @property
+    def config(self) -> TrackerConfig:
+        return self.tracker.config
+
+    def __call__(self, images: Sequence[Union[np.ndarray, str, Path]],
+                 return_heatmaps: bool = False) -> List[Any]:
+        from heatpose.data.images import read_image
+
+        frames = [read_image(im) if isinstance(im, (str, Path)) else im for im in images]
+        dets = [self.pipe.boxes(im, i) for i, im in enumerate(frames)]
+        thr = self.config.det_thr
+        det_people = self.pipe(frames, bboxes=[b[s >= thr] for b, s in dets],
+                               box_scores=[s[s >= thr] for _, s in dets],
+                               return_heatmaps=return_heatmaps)
+        return [self._frame(im, people, return_heatmaps)
+                for im, people in zip(frames, det_people)]
+
+    def _frame(self, image: np.ndarray, det: Any, return_heatmaps: bool) -> Any:
+        prop_boxes, prop_scores = self.tracker.proposals(image)
+        keep_det, keep_prop = self.tracker.unify(det.boxes, det.box_scores, prop_boxes,
+                                                 prop_scores)
+        people = det.select(keep_det)
+        if len(keep_prop):
+            extra = self.pipe(image, bboxes=prop_boxes[keep_prop],
+                              box_scores=prop_scores[keep_prop], return_heatmaps=return_heatmaps)
+            people = concat_people(people, extra)
+        people.track_ids = self.tracker.update(people.keypoints, people.scores, people.boxes,
+                                               people.box_scores)
+        return people
+
+
+def frames_of(source: Union[str, Path], chunk: int = 8
+              ) -> Iterator[List[Tuple[int, str, np.ndarray]]]:
+    """``[(index, file_name, image)]`` chunks of a video or of an image-sequence folder
+    (PoseTrack layout: one folder of frames, sorted by name). ``file_name`` is
+    ``<sequence>/<frame>.jpg`` (a video's frames numbered 000000.jpg, ...)."""
+    from heatpose.data.images import read_image
+    from heatpose.inference.media import VideoReader, expand_images, is_video
+
+    path = Path(source)
+    if path.is_file() and is_video(path):
+        for part in VideoReader(path).chunks(chunk):
+            yield [(i, f"{path.stem}/{i:06d}.jpg", im) for i, im in part]
+        return
+    if not path.is_dir():
+        raise InputError(f"{source}: not a video file or a folder of frames")
+    files = expand_images(str(path))
+    for start in range(0, len(files), chunk):
+        part = files[start:start + chunk]
+        yield [(start + j, f"{path.name}/{f.name}", read_image(f)) for j, f in enumerate(part)]
