@@ -34,11 +34,12 @@ class Track:
 
 def pose_box(keypoints: np.ndarray, scores: np.ndarray, min_score: float,
              enlarge: float) -> Optional[np.ndarray]:
-    """xyxy box (4,) around the joints scoring >= min_score (all joints when fewer than two
-    do), grown by ``enlarge`` (0.15 = 15% wider and taller) about its centre; None if flat."""
+    """xyxy box (4,) around the joints scoring >= min_score, grown by ``enlarge`` (0.15 = 15%
+    wider and taller) about its centre; None when fewer than two joints qualify or the box is
+    flat (such a pose is not propagated)."""
     pts = keypoints[scores >= min_score]
     if len(pts) < 2:
-        pts = keypoints
+        return None
     x1, y1 = pts.min(0)
     x2, y2 = pts.max(0)
     if x2 - x1 < 1 or y2 - y1 < 1:

@@ -1,0 +1,95 @@
+"""``heatpose track`` end to end on the 5-frame PoseTrack18 clip of ../shared/data (a folder of
+frames and the same clip as .mp4), with a tiny local PoseTrack18 model and the local YOLOX
+ONNX detector: outputs, ids, and the PoseTrack18 file read back by heatpose's poseval."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from heatpose.cli import main
+
+CLIP = "mmpose_tests/posetrack18/videos/000001_mpiinew_test"
+
+
+@pytest.fixture(scope="module")
+def tiny_posetrack(tmp_path_factory):
+    import torch
+
+    from heatpose.models.build import Architecture, build_estimator, save_model
+    from heatpose.schema import get_schema
+
+    torch.manual_seed(0)
+    schema = get_schema("posetrack18")
+    codec = {"type": "MSRAHeatmap", "input_size": [96, 128], "heatmap_size": [12, 16], "sigma": 2}
+    arch = Architecture("resnet18", 17, (16, 16), (4, 4),
+                        backbone_kwargs={"stem_channels": 8, "base_channels": 8})
+    model = build_estimator(arch, codec, schema.flip_indices, name="tiny-pt18", schema=schema)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_pt18.pth"
+    save_model(model.eval(), path)
+    return path
+
+
+def _self_evaluate(tmp_path, pred_file):
+    """The tracker's PoseTrack18 file against itself turned into ground truth (head boxes
+    added): poseval's AP and MOTA must be 100 (ids, frames and keypoints read back intact)."""
+    from heatpose.evaluation.poseval import evaluate_folders
+
+    pred = json.loads(pred_file.read_text())
+    gt = json.loads(pred_file.read_text())
+    for a in gt["annotations"]:
+        x, y = a["keypoints"][6:8]                                  # head_top
+        a["bbox_head"] = [x - 10, y - 10, 20, 20]
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pr").mkdir()
+    (tmp_path / "gt" / pred_file.name).write_text(json.dumps(gt))
+    (tmp_path / "pr" / pred_file.name).write_text(json.dumps(pred))
+    res = evaluate_folders(tmp_path / "gt", tmp_path / "pr")
+    assert res.ap.ap[-1] == pytest.approx(100.0)
+    assert res.mot["mota"][-1] == pytest.approx(100.0)
+
+
+def test_track_folder_with_detector(data_dir, tiny_posetrack, tmp_path):
+    pytest.importorskip("onnxruntime")
+    onnx = data_dir / "detectors" / "yolox_nano" / "yolox_nano_416x416.onnx"
+    out = tmp_path / "out"
+    assert main(["track", str(data_dir / CLIP), "--checkpoint", str(tiny_posetrack),
+                 "--detector-model", str(onnx), "--out", str(out), "--device", "cpu",
+                 "--quiet", "--no-flip"]) == 0
+    name = "000001_mpiinew_test"
+    assert (out / f"{name}_track.mp4").stat().st_size > 0
+    rec = json.loads((out / f"{name}_tracks.json").read_text())
+    assert [f["file_name"] for f in rec["frames"]] == [f"{name}/{i:06d}.jpg" for i in range(5)]
+    assert rec["tracker"]["det_thr"] == 0.5 and rec["tracker"]["flow"] == "dis"
+    people = [p for f in rec["frames"] for p in f["people"]]
+    assert people and all(isinstance(p["track_id"], int) for p in people)
+    assert len(rec["frames"][0]["people"]) >= 2                    # the clip shows two players
+    for f in rec["frames"]:
+        ids = [p["track_id"] for p in f["people"]]
+        assert len(ids) == len(set(ids))
+    pt = out / "posetrack" / f"{name}.json"
+    assert len(json.loads(pt.read_text())["images"]) == 5
+    _self_evaluate(tmp_path, pt)
+
+
+def test_track_video_whole_image_no_flow(data_dir, tiny_posetrack, tmp_path):
+    out = tmp_path / "out"
+    clip = data_dir / CLIP / "000001_mpiinew_test.mp4"
+    assert main(["track", str(clip), "--checkpoint", str(tiny_posetrack), "--whole-image",
+                 "--flow", "none", "--out", str(out), "--device", "cpu", "--quiet",
+                 "--no-draw", "--no-flip"]) == 0
+    rec = json.loads((out / "000001_mpiinew_test_tracks.json").read_text())
+    assert len(rec["frames"]) == 5 and not list(out.glob("*.mp4"))
+    counts = [len(f["people"]) for f in rec["frames"]]
+    assert counts[0] == 1 and all(c >= 1 for c in counts)
+    kp = np.array(rec["frames"][0]["people"][0]["keypoints"]).reshape(17, 3)
+    assert np.isfinite(kp).all()
+
+
+def test_track_bad_input(tmp_path, capsys):
+    assert main(["track", str(tmp_path / "missing.mp4"), "--whole-image"]) == 2
+    assert "missing.mp4" in capsys.readouterr().err
+    assert main(["track", str(tmp_path), "--whole-image", "--flow", "none",
+                 "--max-age", "0"]) == 2
+    assert "max_age" in capsys.readouterr().err
