@@ -93,3 +93,23 @@ def test_track_bad_input(tmp_path, capsys):
     assert main(["track", str(tmp_path), "--whole-image", "--flow", "none",
                  "--max-age", "0"]) == 2
     assert "max_age" in capsys.readouterr().err
+    assert main(["track", str(tmp_path), "--whole-image"]) == 2
+    assert "no frames" in capsys.readouterr().err
+
+
+def test_track_posetrack_layout_then_eval(data_dir, tiny_posetrack, tmp_path, capsys):
+    """images/val/<sequence>/ folders -> one PoseTrack18 file per sequence, which
+    ``heatpose eval --posetrack`` reads against the real annotations."""
+    root = data_dir / "mmpose_tests/posetrack18"
+    out = tmp_path / "out"
+    assert main(["track", str(root / "images/val"), "--checkpoint", str(tiny_posetrack),
+                 "--whole-image", "--out", str(out), "--device", "cpu", "--quiet",
+                 "--no-draw", "--no-flip"]) == 0
+    capsys.readouterr()
+    files = sorted(p.name for p in (out / "posetrack").glob("*.json"))
+    assert files == sorted(p.name for p in (root / "annotations/val").glob("*.json"))
+    assert main(["eval", "--posetrack", str(root / "annotations/val"), str(out / "posetrack"),
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert 0.0 <= res["ap"]["total"] <= 100.0
+    assert res["mot"]["mota_total"] is None        # one labeled frame per sequence: no tracking

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             action.default = DEFAULTS.det_thr
             action.help = f"detector box score threshold (default {DEFAULTS.det_thr})"
     add_tracking_args(p)
-    p.add_argument("input", help="a video file or a folder of frames (sorted by name)")
+    p.add_argument("input", help="a video file, a folder of frames (sorted by name) or a folder "
+                   "of such folders (PoseTrack's images/val: one sequence each)")
     p.add_argument("--out", default="heatpose_out", help="output folder (default heatpose_out)")
     p.add_argument("--kpt-thr", type=float, default=0.3,
                    help="draw keypoints with score above this (default 0.3)")
@@ -82,7 +83,7 @@ def track_source(pipe: Any, source: Path, out: Path, config: TrackerConfig,
     writer = VideoWriter(out / f"{name}_track.mp4", fps) if draw else None
     records: List[dict] = []
     tracked: List[Tuple[str, Any]] = []
-    progress = ProgressBar(total, "frames", enabled=not quiet)
+    progress = ProgressBar(total, f"{name} frames", enabled=not quiet)
     try:
         for chunk in frames_of(source):
             for (index, file_name, image), people in zip(chunk, session([c[2] for c in chunk])):
@@ -119,14 +120,15 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "det_file", None):
         raise HeatposeError("track: --det-file is not supported (boxes come from the detector "
                             "or --whole-image, plus propagation)")
-    source = Path(args.input)
-    if not source.exists():
-        raise HeatposeError(f"{source}: no such video file or folder")
+    from heatpose.tracking.session import sequences_of
+
     config = tracker_config(args)
+    sources = sequences_of(args.input)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = make_pipeline(args)
-    for path in track_source(pipe, source, out, config, draw=not args.no_draw,
-                             kpt_thr=args.kpt_thr, fps=args.fps, quiet=args.quiet):
-        print(f"wrote {path}")
+    for source in sources:                        # each sequence tracked on its own
+        for path in track_source(pipe, source, out, config, draw=not args.no_draw,
+                                 kpt_thr=args.kpt_thr, fps=args.fps, quiet=args.quiet):
+            print(f"wrote {path}")
     return 0

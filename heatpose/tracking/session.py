@@ -76,6 +76,28 @@ class TrackingSession:
         return people
 
 
+def sequences_of(source: Union[str, Path]) -> List[Path]:
+    """What to track: a video or a folder of frames -> itself; a folder of frame folders
+    (PoseTrack's ``images/val``) -> those sub-folders (sorted), each one sequence."""
+    from heatpose.inference.media import IMAGE_SUFFIXES
+
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{source}: no such video file or folder")
+    if path.is_file():
+        return [path]
+
+    def has_images(d: Path) -> bool:
+        return any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir())
+
+    if has_images(path):
+        return [path]
+    subs = sorted(d for d in path.iterdir() if d.is_dir() and has_images(d))
+    if not subs:
+        raise InputError(f"{source}: holds no frames (images) and no folders of frames")
+    return subs
+
+
 def frames_of(source: Union[str, Path], chunk: int = 8
               ) -> Iterator[List[Tuple[int, str, np.ndarray]]]:
     """``[(index, file_name, image)]`` chunks of a video or of an image-sequence folder
