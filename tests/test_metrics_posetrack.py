@@ -1,5 +1,6 @@
-"""PoseTrack18 AP (poseval's algorithm). No MMPose reference exists (poseval is not installed
-with the peer), so these are hand-checkable cases plus the real PoseTrack18 test files."""
+"""PoseTrack18 AP through the per-instance path MMPose's PoseTrack18Metric uses: hand-checkable
+cases, the real PoseTrack18 test files, and the official poseval outputs of
+../shared/reference/posetrack (the folder-level evaluation is tested in test_poseval.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -129,3 +130,25 @@ def test_real_posetrack18_files_with_topdown_evaluator(data_dir):
             k = np.array(a["keypoints"], np.float32).reshape(-1, 3)
             ev.process(a["id"], a["image_id"], k[None, :, :2], np.full((1, 17), 0.8, np.float32))
     assert ev.evaluate()["AP"] < 100.0
+
+
+@pytest.mark.parametrize("case", ["real_jitter", "b_jitter"])
+def test_mmpose_path_matches_official_poseval(reference_dir, case):
+    """The per-instance path (what MMPose's PoseTrack18Metric feeds poseval) gives poseval's
+    own per-group AP on the shared reference predictions."""
+    import json
+
+    root = reference_dir / "posetrack"
+    ref = json.loads((root / "reference.json").read_text())["cases"][case]
+    preds: dict = {}
+    for f in sorted((root / ref["pred_dir"]).glob("*.json")):
+        for a in json.loads(f.read_text())["annotations"]:
+            k = np.array(a["keypoints"], np.float64).reshape(-1, 3)
+            k[:, 2] = a["scores"]
+            preds.setdefault(a["image_id"], []).append(k)
+    out = evaluate_posetrack18(root / ref["gt_dir"], preds)
+    long = {"Head": "Head", "Shou": "Shoulder", "Elb": "Elbow", "Wri": "Wrist", "Hip": "Hip",
+            "Knee": "Knee", "Ankl": "Ankle"}
+    for short, name in long.items():
+        assert out[f"{short} AP"] == pytest.approx(ref["ap"]["groups"][name], abs=1e-6)
+    assert out["AP"] == pytest.approx(ref["ap"]["total"], abs=1e-6)
