@@ -11,169 +11,37 @@ a box, else the extent of its keypoints. CrowdPose adds AP(E)/AP(M)/AP(H) from t
 ``crowdIndex`` (<0.2 / <0.8 / rest), rounded to 4 decimals (mean over all thresholds, recall
 points and categories, -1 entries included, as the original does).
 
-The OKS matrix is vectorised over all pairs; matching is batched over images and thresholds
-(:mod:`heatpose.evaluation.coco_match`).
+Everything is vectorised over the whole set: the inputs are checked and flattened at once
+(:mod:`heatpose.evaluation.coco_inputs`), OKS is computed for all (result, ground truth) pairs of
+all images in one pass, matching runs for all images with the same ground-truth count, all
+thresholds and all area ranges together (:mod:`heatpose.evaluation.coco_match`), and
+precision/recall come from sorted cumulative sums.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from heatpose.errors import InputError
+from heatpose.evaluation.coco_inputs import (DtArrays, GtArrays, GtLike, load_coco_gt,
+                                             load_json, numbers)
 from heatpose.evaluation.coco_match import IOU_THRS, REC_THRS, accumulate, match_blocks
+
+__all__ = ["evaluate_coco", "short_names", "compute_oks_pairs", "load_json", "load_coco_gt",
+           "GtLike", "SHORT_NAMES", "COCO_STAT_NAMES", "CROWD_STAT_NAMES"]
 
 MAX_DETS = 20
 AREA_RANGES = ((0 ** 2, 1e5 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))   # all, medium, large
 
-COCO_STAT_NAMES = ("AP", "AP .5", "AP .75", "AP (M)", "AP (L)",
-                   "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")
-CROWD_STAT_NAMES = ("AP", "AP .5", "AP .75", "AR", "AR .5", "AR .75", "AP(E)", "AP(M)", "AP(H)")
-# MMPose's metric names -> the short names of the model-zoo tables / ``heatpose eval --json``
+# The names evaluate_coco reports (the ones of `heatpose eval --json`, `heatpose test`, training
+# logs and the model-zoo tables), in MMPose's order.
+COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+CROWD_STAT_NAMES = ("AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP(E)", "AP(M)", "AP(H)")
+# MMPose's CocoMetric names (``coco/AP .5`` ...) -> ours
 SHORT_NAMES = {"AP": "AP", "AP .5": "AP50", "AP .75": "AP75", "AP (M)": "APm", "AP (L)": "APl",
                "AR": "AR", "AR .5": "AR50", "AR .75": "AR75", "AR (M)": "ARm", "AR (L)": "ARl",
                "AP(E)": "AP(E)", "AP(M)": "AP(M)", "AP(H)": "AP(H)"}
-
-GtLike = Union[dict, str, Path]
-
-
-def load_json(path: Union[str, Path], what: str) -> Any:
-    """Read a JSON file; a missing or malformed file raises :class:`InputError` naming it."""
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"{what} {path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{what} {path}: not valid JSON ({exc})") from None
-
-
-def load_coco_gt(gt: GtLike) -> Tuple[dict, str]:
-    """Return ``(dataset_dict, source_name)`` for a COCO dict or a path to a COCO JSON file."""
-    if isinstance(gt, (str, Path)):
-        data = load_json(gt, "annotation file")
-        name = str(gt)
-    else:
-        data, name = gt, "annotations"
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise InputError(f"{name}: not a COCO annotation file (needs 'images' and 'annotations')")
-    return data, name
-
-
-class _Gt:
-    """Ground truth flattened into arrays (order: images sorted by id, file order within)."""
-
-    def __init__(self, data: dict, name: str, num_kpts: int, iou_type: str, use_area: bool):
-        self.img_ids = np.unique(np.array([_field(im, "id", name, "image") for im in data["images"]]))
-        cats = data.get("categories") or []
-        self.cat_ids = sorted({_field(c, "id", name, "category") for c in cats})
-        cat_set = set(self.cat_ids)
-        per_img: Dict[Any, list] = {}
-        for ann in data["annotations"]:
-            per_img.setdefault(_field(ann, "image_id", name, "annotation"), []).append(ann)
-        rows = []
-        for img in self.img_ids.tolist():
-            for ann in per_img.get(img, []):
-                if ann.get("category_id") in cat_set:
-                    rows.append(ann)
-        n = len(rows)
-        self.kpts = np.zeros((n, num_kpts, 3))
-        self.bbox = np.zeros((n, 4))
-        self.area = np.zeros(n)
-        self.range_area = np.zeros(n)
-        self.iscrowd = np.zeros(n, dtype=bool)
-        self.ignore = np.zeros(n, dtype=bool)
-        self.ids = []
-        self.key = []
-        for i, ann in enumerate(rows):
-            aid = ann.get("id", f"#{i}")
-            kp = _array(ann, "keypoints", num_kpts * 3, name, f"annotation id {aid}")
-            self.kpts[i] = kp.reshape(num_kpts, 3)
-            self.bbox[i] = _array(ann, "bbox", 4, name, f"annotation id {aid}")
-            crowd = bool(ann.get("iscrowd", 0))
-            self.iscrowd[i] = crowd
-            if iou_type == "keypoints_crowd":
-                k = _field(ann, "num_keypoints", name, f"annotation id {aid}")
-            else:
-                k = np.count_nonzero(kp[2::3] > 0)
-            self.ignore[i] = crowd or k == 0
-            box_area = self.bbox[i, 3] * self.bbox[i, 2] * 0.53
-            if use_area:
-                if "area" not in ann:
-                    raise InputError(f"{name}: annotation id {aid} has no 'area' "
-                                     "(evaluate with use_area=False)")
-                self.area[i] = float(ann["area"])
-                self.range_area[i] = self.area[i]
-            else:
-                self.area[i] = self.bbox[i, 2] * self.bbox[i, 3] * 0.53
-                self.range_area[i] = box_area
-            self.ids.append(aid)
-            self.key.append((ann["image_id"], ann["category_id"]))
-        self.image_info = {im["id"]: im for im in data["images"]}
-
-
-def _field(rec: dict, key: str, name: str, what: str):
-    if not isinstance(rec, dict) or key not in rec:
-        raise InputError(f"{name}: {what} {rec.get('id', '?') if isinstance(rec, dict) else rec!r} "
-                         f"has no '{key}'")
-    return rec[key]
-
-
-def _array(rec: dict, key: str, length: int, name: str, what: str) -> np.ndarray:
-    if key not in rec:
-        raise InputError(f"{name}: {what} has no '{key}'")
-    try:
-        arr = np.asarray(rec[key], dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: {what}: '{key}' is not a list of numbers") from None
-    if arr.size != length:
-        raise InputError(f"{name}: {what}: '{key}' has {arr.size} values, expected {length}")
-    return arr
-
-
-class _Dt:
-    """Results flattened into arrays, in result order (ids 1..N as xtcocotools assigns them)."""
-
-    def __init__(self, results: Sequence[dict], num_kpts: int, img_set: set, name: str):
-        if not isinstance(results, (list, tuple)):
-            raise InputError(f"{name}: results must be a list of objects")
-        n = len(results)
-        self.kpts = np.zeros((n, num_kpts, 3))
-        self.score = np.zeros(n)
-        self.area = np.zeros(n)
-        self.key = []
-        first = results[0] if n and isinstance(results[0], dict) else {}
-        use_box = first.get("bbox") is not None and len(first["bbox"]) > 0   # xtcocotools' rule
-        for i, r in enumerate(results):
-            what = f"result #{i}"
-            if not isinstance(r, dict):
-                raise InputError(f"{name}: {what} is not an object")
-            img = _field(r, "image_id", name, "result")
-            if img not in img_set:
-                raise InputError(f"{name}: {what} has image_id {img!r}, which is not an image of "
-                                 "the annotation file")
-            kp = _array(r, "keypoints", num_kpts * 3, name, what)
-            self.kpts[i] = kp.reshape(num_kpts, 3)
-            try:
-                self.score[i] = float(_field(r, "score", name, what))
-            except (TypeError, ValueError):
-                raise InputError(f"{name}: {what}: 'score' is not a number") from None
-            if use_box:
-                box = _array(r, "bbox", 4, name, what)
-                self.area[i] = box[2] * box[3]
-            else:
-                x, y = kp[0::3], kp[1::3]
-                self.area[i] = (np.max(x) - np.min(x)) * (np.max(y) - np.min(y))
-            self.key.append((img, r.get("category_id", 1)))
-
-
-def _group(keys: List[tuple]) -> Dict[tuple, np.ndarray]:
-    out: Dict[tuple, list] = {}
-    for i, k in enumerate(keys):
-        out.setdefault(k, []).append(i)
-    return {k: np.array(v, dtype=np.intp) for k, v in out.items()}
 
 
 def compute_oks_pairs(dt_kpts: np.ndarray, gt_kpts: np.ndarray, gt_bbox: np.ndarray,
@@ -208,82 +76,104 @@ def compute_oks_pairs(dt_kpts: np.ndarray, gt_kpts: np.ndarray, gt_bbox: np.ndar
         vis[none] = True
     e = (dx ** 2 + dy ** 2) / variances / (gt_area[:, None] + np.spacing(1)) / 2
     out = np.empty(len(e))
-    # Sum exactly as numpy sums the selected keypoints of one pair: group pairs by mask.
-    packed = np.packbits(vis, axis=1)
-    _, inverse = np.unique(packed, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for g in range(inverse.max() + 1 if len(inverse) else 0):
-        rows = np.flatnonzero(inverse == g)
-        mask = vis[rows[0]]
-        sel = np.ascontiguousarray(e[rows][:, mask])
-        out[rows] = np.exp(-sel).sum(axis=1) / sel.shape[1]
+    # xtcocotools sums exp(-e) over the m selected keypoints of one pair as a contiguous 1-D
+    # array; summing the rows of an (n, m) array gives the same bits, so group pairs by m.
+    counts = vis.sum(axis=1)
+    for m in np.unique(counts):
+        rows = np.flatnonzero(counts == m)
+        sel = e[rows][vis[rows]].reshape(len(rows), int(m))
+        out[rows] = np.exp(-sel).sum(axis=1) / int(m)
     return out
 
 
-def _evaluate(gt: _Gt, dt: _Dt, img_ids: np.ndarray, sigmas: np.ndarray
-              ) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-image evaluation + accumulation for ``img_ids``; returns precision (T,R,K,A,1) and
-    recall (T,K,A,1), with -1 where a setting has no ground truth."""
+def _select_results(dt: DtArrays, n_img: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Results evaluated, in xtcocotools' order: per (category, image) the 20 best-scored of those
+    with a positive keypoint score (ties: result order). Returns result rows, their
+    (category, image) code and their position within it."""
+    ok = (dt.cat >= 0) & (np.count_nonzero(dt.kpts[:, :, 2] > 0, axis=1) > 0)
+    idx = np.flatnonzero(ok)
+    rows = idx[np.lexsort((idx, -dt.score[idx], dt.rank[idx], dt.cat[idx]))]
+    code = dt.cat[rows] * n_img + dt.rank[rows]
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else idx[:0]
+    pos = np.arange(len(code)) - np.repeat(first, np.diff(np.r_[first, len(code)]))
+    keep = pos < MAX_DETS
+    return rows[keep], code[keep], pos[keep]
+
+
+def _match(gt: GtArrays, dt: DtArrays, sigmas: np.ndarray
+           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy matching of every image at every threshold and area range at once.
+
+    Returns the evaluated result rows (N,) (see :func:`_select_results`), ``matched`` and
+    ``to_ignored`` (A, T, N) bool."""
+    n_img = max(len(gt.img_ids), 1)
+    rows, code, pos = _select_results(dt, n_img)
+    A, T, n = len(AREA_RANGES), len(IOU_THRS), len(rows)
+    matched = np.zeros((A, T, n), dtype=bool)
+    to_ig = np.zeros((A, T, n), dtype=bool)
+    gcode = gt.cat * n_img + gt.rank                     # ascending: rows sorted that way
+    g0 = np.searchsorted(gcode, code, "left")
+    ng = np.searchsorted(gcode, code, "right") - g0      # ground truths of each result's image
+    # all (result, ground truth) pairs of an image, result-major
+    pd = np.repeat(np.arange(n), ng)
+    pj = np.arange(len(pd)) - np.repeat(np.cumsum(ng) - ng, ng)
+    pg = g0[pd] + pj
+    flat = compute_oks_pairs(dt.kpts[rows[pd]], gt.kpts[pg], gt.bbox[pg], gt.area[pg], sigmas)
+    # images = groups of consecutive results; bucket them by their ground-truth count G
+    grp_first = np.flatnonzero(pos == 0)
+    gid = np.cumsum(pos == 0) - 1
+    grp_nd = np.diff(np.r_[grp_first, n])
+    grp_ng, grp_g0 = ng[grp_first], g0[grp_first]
+    lo = np.array([r[0] for r in AREA_RANGES])[:, None]
+    hi = np.array([r[1] for r in AREA_RANGES])[:, None]
+    gt_ig = gt.ignore[None, :] | (gt.range_area[None, :] < lo) | (gt.range_area[None, :] > hi)
+    pair_ng = grp_ng[gid[pd]]
+    for G in np.unique(grp_ng[grp_ng > 0]).tolist():
+        groups = np.flatnonzero(grp_ng == G)
+        B, nd = len(groups), grp_nd[groups]
+        D = int(nd.max())
+        bpos = np.zeros(len(grp_first), dtype=np.intp)
+        bpos[groups] = np.arange(B)
+        ps = np.flatnonzero(pair_ng == G)
+        ious = np.full((B, D, G), -np.inf)
+        ious[bpos[gid[pd[ps]]], pos[pd[ps]], pj[ps]] = flat[ps]
+        gidx = grp_g0[groups][:, None] + np.arange(G)                        # (B, G)
+        g_ig = gt_ig[:, gidx]                                                # (A, B, G)
+        order = np.argsort(g_ig, axis=2, kind="stable")
+        ious_a = np.take_along_axis(ious[None], order[:, :, None, :], 3)      # (A, B, D, G)
+        crowd = np.take_along_axis(np.broadcast_to(gt.iscrowd[gidx], g_ig.shape), order, 2)
+        mt, ti = match_blocks(ious_a.reshape(A * B, D, G), np.tile(nd, A),
+                              np.take_along_axis(g_ig, order, 2).reshape(A * B, G),
+                              crowd.reshape(A * B, G))
+        bb, dd = np.nonzero(np.arange(D)[None, :] < nd[:, None])
+        cols = grp_first[groups][bb] + dd
+        matched[:, :, cols] = mt.reshape(A, B, T, D).transpose(0, 2, 1, 3)[:, :, bb, dd]
+        to_ig[:, :, cols] = ti.reshape(A, B, T, D).transpose(0, 2, 1, 3)[:, :, bb, dd]
+    return rows, matched, to_ig
+
+
+def _accumulate(gt: GtArrays, dt: DtArrays, rows: np.ndarray, matched: np.ndarray,
+                to_ig: np.ndarray, images: Optional[np.ndarray] = None
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    """Precision (T, R, K, A, 1) and recall (T, K, A, 1) over the images whose rank ``images``
+    (bool mask) selects (all by default), -1 where a setting has no ground truth."""
     T, R, K, A = len(IOU_THRS), len(REC_THRS), len(gt.cat_ids), len(AREA_RANGES)
     precision = -np.ones((T, R, K, A, 1))
     recall = -np.ones((T, K, A, 1))
-    rank = {img: i for i, img in enumerate(np.asarray(img_ids).tolist())}
-    gt_groups = {k: v for k, v in _group(gt.key).items() if k[0] in rank}
-    # results with a positive keypoint score, best 20 per (image, category), stable order
-    dt_sel: Dict[tuple, np.ndarray] = {}
-    for key, idx in _group(dt.key).items():
-        if key[0] in rank:
-            idx = idx[np.count_nonzero(dt.kpts[idx, :, 2] > 0, axis=1) > 0]
-            dt_sel[key] = idx[np.argsort(-dt.score[idx], kind="mergesort")][:MAX_DETS]
-    for k, cat in enumerate(gt.cat_ids):
-        keys = sorted((key for key in set(gt_groups) | set(dt_sel) if key[1] == cat),
-                      key=lambda key: rank[key[0]])
-        empty = np.zeros(0, dtype=np.intp)
-        d_order = np.concatenate([dt_sel.get(key, empty) for key in keys] + [empty])
-        g_all = np.concatenate([gt_groups.get(key, empty) for key in keys] + [empty])
-        # blocks = images with results and ground truths, bucketed by ground-truth count
-        buckets: Dict[int, list] = {}
-        start = 0
-        for key in keys:
-            didx, gidx = dt_sel.get(key, empty), gt_groups.get(key, empty)
-            if len(didx) and len(gidx):
-                buckets.setdefault(len(gidx), []).append((start, didx, gidx))
-            start += len(didx)
-        oks = {}
-        for g_count, blocks in buckets.items():
-            pd = np.concatenate([np.repeat(d, g_count) for _, d, _ in blocks])
-            pg = np.concatenate([np.tile(g, len(d)) for _, d, g in blocks])
-            flat = compute_oks_pairs(dt.kpts[pd], gt.kpts[pg], gt.bbox[pg], gt.area[pg], sigmas)
-            d_max = max(len(d) for _, d, _ in blocks)
-            ious = np.full((len(blocks), d_max, g_count), -np.inf)
-            pos = 0
-            for b, (_, d, _) in enumerate(blocks):
-                ious[b, :len(d)] = flat[pos:pos + len(d) * g_count].reshape(len(d), g_count)
-                pos += len(d) * g_count
-            oks[g_count] = ious
+    g_in = np.ones(len(gt.cat), bool) if images is None else images[gt.rank]
+    d_in = np.ones(len(rows), bool) if images is None else images[dt.rank[rows]]
+    d_cat, d_area, d_score = dt.cat[rows], dt.area[rows], dt.score[rows]
+    for k in range(K):
+        gk = np.flatnonzero((gt.cat == k) & g_in)
+        dk = np.flatnonzero((d_cat == k) & d_in)
         for a, (lo, hi) in enumerate(AREA_RANGES):
-            g_ig_all = gt.ignore[g_all] | (gt.range_area[g_all] < lo) | (gt.range_area[g_all] > hi)
-            npig = int(np.count_nonzero(~g_ig_all))
+            g_ig = gt.ignore[gk] | (gt.range_area[gk] < lo) | (gt.range_area[gk] > hi)
+            npig = int(np.count_nonzero(~g_ig))
             if npig == 0:
                 continue
-            n = len(d_order)
-            matched = np.zeros((T, n), dtype=bool)
-            to_ig = np.zeros((T, n), dtype=bool)
-            for g_count, blocks in buckets.items():
-                gidx = np.stack([g for _, _, g in blocks])
-                g_ig = (gt.ignore[gidx] | (gt.range_area[gidx] < lo) | (gt.range_area[gidx] > hi))
-                order = np.argsort(g_ig, axis=1, kind="stable")
-                n_dt = np.array([len(d) for _, d, _ in blocks])
-                mt, ti = match_blocks(np.take_along_axis(oks[g_count], order[:, None, :], 2),
-                                      n_dt, np.take_along_axis(g_ig, order, 1),
-                                      np.take_along_axis(gt.iscrowd[gidx], order, 1))
-                cols = np.concatenate([s + np.arange(len(d)) for s, d, _ in blocks])
-                sel = np.arange(mt.shape[2])[None, :] < n_dt[:, None]          # (B, D)
-                matched[:, cols] = mt.transpose(1, 0, 2)[:, sel]
-                to_ig[:, cols] = ti.transpose(1, 0, 2)[:, sel]
-            d_area = dt.area[d_order]
-            ignored = to_ig | (~matched & ((d_area < lo) | (d_area > hi))[None, :])
-            p, r = accumulate(dt.score[d_order], matched, ignored, npig)
+            mt = matched[a][:, dk]
+            out = (d_area[dk] < lo) | (d_area[dk] > hi)
+            p, r = accumulate(d_score[dk], mt, to_ig[a][:, dk] | (~mt & out[None, :]), npig)
             precision[:, :, k, a, 0] = p
             recall[:, k, a, 0] = r
     return precision, recall
@@ -312,8 +202,13 @@ def evaluate_coco(gt: GtLike, results: Sequence[dict], sigmas: Sequence[float],
         iou_type: ``'keypoints'`` (10 stats) or ``'keypoints_crowd'`` (CrowdPose, 9 stats).
 
     Returns:
-        Ordered dict of MMPose's stat names (``AP``, ``AP .5``, ..., see :data:`SHORT_NAMES`)
-        to floats; -1 where a stat has no ground truth.
+        Ordered dict of the stat names (:data:`COCO_STAT_NAMES`: ``AP``, ``AP50``, ...,
+        ``ARl``; CrowdPose :data:`CROWD_STAT_NAMES`) to floats; -1 where a stat has no ground
+        truth. :data:`SHORT_NAMES` maps MMPose's names (``AP .5``) to these.
+
+    Raises:
+        InputError: a malformed record, naming the file and the record (see
+            :mod:`heatpose.evaluation.coco_inputs` for the rule).
     """
     if iou_type not in ("keypoints", "keypoints_crowd"):
         raise ValueError(f"iou_type must be 'keypoints' or 'keypoints_crowd', got {iou_type!r}")
@@ -321,9 +216,10 @@ def evaluate_coco(gt: GtLike, results: Sequence[dict], sigmas: Sequence[float],
     sig = np.asarray(sigmas, dtype=np.float32).reshape(-1)
     if sig.size == 0:
         raise InputError("evaluate_coco: sigmas are empty (the dataset defines no OKS sigmas)")
-    g = _Gt(data, name, sig.size, iou_type, use_area)
-    d = _Dt(results, sig.size, set(g.img_ids.tolist()), "results")
-    prec, rec = _evaluate(g, d, g.img_ids, sig)
+    g = GtArrays(data, name, sig.size, iou_type, use_area)
+    d = DtArrays(results, g, sig.size, "results")
+    rows, matched, to_ig = _match(g, d, sig)
+    prec, rec = _accumulate(g, d, rows, matched, to_ig)
     if iou_type == "keypoints":
         vals = [_summ(prec, rec, True), _summ(prec, rec, True, .5), _summ(prec, rec, True, .75),
                 _summ(prec, rec, True, area=1), _summ(prec, rec, True, area=2),
@@ -333,27 +229,17 @@ def evaluate_coco(gt: GtLike, results: Sequence[dict], sigmas: Sequence[float],
         return dict(zip(COCO_STAT_NAMES, vals))
     vals = [_summ(prec, rec, True), _summ(prec, rec, True, .5), _summ(prec, rec, True, .75),
             _summ(prec, rec, False), _summ(prec, rec, False, .5), _summ(prec, rec, False, .75)]
-    vals += crowd_type_ap(g, d, sig)
+    crowd = numbers(
+        [im.get("crowdIndex") if isinstance(im, dict) else None for im in g.images], 0, g.name,
+        lambda i: f"image id {g.img_ids[i]!r} (needed for CrowdPose AP(E)/AP(M)/AP(H))",
+        "crowdIndex")
+    for part in (crowd < 0.2, (crowd >= 0.2) & (crowd < 0.8), crowd >= 0.8):
+        p, _ = _accumulate(g, d, rows, matched, to_ig, part)
+        vals.append(float(np.round(np.mean(p[:, :, :, 0, :]), 4)))
     return dict(zip(CROWD_STAT_NAMES, vals))
 
 
-def crowd_type_ap(gt: _Gt, dt: _Dt, sigmas: np.ndarray, first: float = 0.2,
-                  second: float = 0.8) -> List[float]:
-    """AP on the easy / medium / hard images (``crowdIndex`` < first / < second / rest)."""
-    groups: List[list] = [[], [], []]
-    for im in gt.image_info.values():
-        if "crowdIndex" not in im:
-            raise InputError(f"annotations: image id {im.get('id')} has no 'crowdIndex' "
-                             "(needed for CrowdPose AP(E)/AP(M)/AP(H))")
-        ci = im["crowdIndex"]
-        groups[0 if ci < first else 1 if ci < second else 2].append(im["id"])
-    out = []
-    for ids in groups:
-        prec, _ = _evaluate(gt, dt, np.unique(np.array(ids)), sigmas)
-        out.append(float(np.round(np.mean(prec[:, :, :, 0, :]), 4)))
-    return out
-
-
 def short_names(stats: Dict[str, float]) -> Dict[str, float]:
-    """Rename MMPose's stat names to the model-zoo short names (AP50, APm, ...)."""
+    """Rename MMPose's stat names (``AP .5``, ``AP (M)``) to ours (``AP50``, ``APm``); names
+    that are already ours stay."""
     return {SHORT_NAMES.get(k, k): v for k, v in stats.items()}

@@ -222,7 +222,7 @@ def evaluate_dataset(dataset: str, records: Sequence[Any], predictions: Instance
         sigmas: OKS sigmas (default: the dataset schema's).
 
     Returns:
-        ``{name: value}``: COCO ``AP``, ``AP .5``, ... ``AR (L)`` (CrowdPose: ``AP(E)`` ...);
+        ``{name: value}``: COCO ``AP``, ``AP50``, ... ``ARl`` (CrowdPose: ``AP(E)`` ...);
         PoseTrack18 ``Head AP`` ... ``AP``; MPII ``Head PCK`` ... ``PCK``, ``PCK@0.1``;
         MPII-TRB ``Skeleton_acc``, ``Contour_acc``, ``PCKh``; JHMDB ``Head PCK`` ... ``PCK``,
         ``Head tPCK`` ... ``tPCK``; fashion ``PCK``, ``AUC``, ``EPE``.
@@ -252,11 +252,11 @@ def table_columns(dataset: str) -> List[Tuple[str, List[Tuple[str, str]], Option
     keyword identifying the zoo row, or None)."""
     fam = family(dataset)
     if fam == "coco":
-        return [("", [("AP", "AP"), ("AP50", "AP .5"), ("AP75", "AP .75"), ("AR", "AR"),
-                      ("AR50", "AR .5")], None)]
+        return [("", [("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"), ("AR", "AR"),
+                      ("AR50", "AR50")], None)]
     if fam == "crowdpose":
-        return [("", [("AP", "AP"), ("AP50", "AP .5"), ("AP75", "AP .75"), ("AR", "AR"),
-                      ("AR50", "AR .5"), ("AP (E)", "AP(E)"), ("AP (M)", "AP(M)"),
+        return [("", [("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"), ("AR", "AR"),
+                      ("AR50", "AR50"), ("AP (E)", "AP(E)"), ("AP (M)", "AP(M)"),
                       ("AP (H)", "AP(H)")], None)]
     if fam == "halpe":
         return [("", [("Whole AP", "AP"), ("Whole AR", "AR")], None)]
