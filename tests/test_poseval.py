@@ -222,3 +222,22 @@ def test_cli_eval_posetrack_json(ref, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert c["printed_ap_row"] in lines and c["printed_mot_row"] in lines
     assert "MOTA per joint:" in lines
+
+
+def test_ignore_region_empties_a_frame(tmp_path):
+    """Everything of frame 2 lies in its ignore region: poseval drops the points of both sides,
+    then treats the frame as one without ground truth (one miss + one false positive per
+    joint for tracking, nothing for AP)."""
+    gt = _tiny([0, 0, 0])
+    gt["images"][1]["ignore_regions_x"] = [[50, 400, 400, 50]]
+    gt["images"][1]["ignore_regions_y"] = [[0, 0, 300, 300]]
+    pred = _tiny([0, 0, 0], tracks=[1, 1, 1])
+    del pred["annotations"][1]["scores"]                 # no scores: poseval's -9999
+    _write(tmp_path / "gt", {"a.json": gt})
+    _write(tmp_path / "pred", {"a.json": pred})
+    res = evaluate_folders(tmp_path / "gt", tmp_path / "pred")
+    c = res.to_json()["counts"]
+    assert c["mot"]["num_objects"] == [2] * NJ and c["mot"]["num_misses"] == [1] * NJ
+    assert c["mot"]["num_false_positives"] == [1] * NJ
+    assert c["ap"]["n_gt"] == [2] * NJ and c["ap"]["n_pred"] == [2] * NJ
+    assert res.ap.ap[-1] == pytest.approx(100.0)
