@@ -119,7 +119,8 @@ def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor],
     """Copy ``state`` into ``model``; CheckpointError listing missing/unexpected/mismatched keys."""
     own = model.state_dict()
     state = to_mmpose_names(state, set(own))
-    missing = set(own) - set(state)
+    # BatchNorm counters only exist since torch 0.4.1: files from before keep the model's own
+    missing = {k for k in set(own) - set(state) if not k.endswith(".num_batches_tracked")}
     unexpected = set(state) - set(own)
     mismatched = [f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
                   for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]

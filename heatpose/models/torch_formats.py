@@ -49,6 +49,7 @@ def read_torch_file(path: Union[str, Path]) -> Any:
                 return _read_zip(f)
             f.seek(0)
             if _is_tar(f):
+                f.seek(0)
                 return _read_tar(f)
             f.seek(0)
             return _read_legacy(f, size)
@@ -149,7 +150,9 @@ def _read_legacy(f: IO[bytes], file_size: int) -> Any:
     if protocol != PROTOCOL_VERSION:
         raise FormatError(f"unsupported legacy protocol version {protocol!r}")
     sys_info = load(f)
-    if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
+    if not isinstance(sys_info, dict):
+        raise FormatError(f"bad sys info {sys_info!r}")
+    if sys_info.get("little_endian") is False:
         raise FormatError("big-endian checkpoints are not supported")
     roots: Dict[Any, torch.storage.TypedStorage] = {}
     objects: Dict[Any, torch.storage.TypedStorage] = {}
