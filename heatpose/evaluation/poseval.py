@@ -73,8 +73,8 @@ class PosevalResult:
         }
         if self.mot is not None:
             m = self.mot
-            out["mot"] = {"mota_per_joint": _per_joint(m["mota"]),
-                          "mota_groups": {g: _num(v) for g, v in zip(GROUPS, group_means(m["mota"]))},
+            groups = {g: _num(v) for g, v in zip(GROUPS, group_means(m["mota"]))}
+            out["mot"] = {"mota_per_joint": _per_joint(m["mota"]), "mota_groups": groups,
                           "mota_total": _num(m["mota"][NJ]), "motp_total": _num(m["motp"][NJ]),
                           "precision_total": _num(m["pre"][NJ]), "recall_total": _num(m["rec"][NJ]),
                           "motp_per_joint": _per_joint(m["motp"]),

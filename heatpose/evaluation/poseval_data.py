@@ -30,6 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from heatpose.errors import InputError
+from heatpose.evaluation.coco_eval import load_json
 
 # PoseTrack18 keypoint names in poseval's joint order (poseval prints index 12 as "neck").
 POSEVAL_JOINTS = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee",
@@ -239,11 +240,6 @@ def sequence_frames(gt: dict, pred: dict, gt_name: str, pred_name: str) -> List[
     return frames
 
 
-def load_json_file(path: Union[str, Path], what: str) -> dict:
-    from heatpose.evaluation.coco_eval import load_json
-    return load_json(path, what)
-
-
 def folder_pairs(gt_dir: Union[str, Path], pred_dir: Union[str, Path]) -> List[SequenceFrames]:
     """Every ``*.json`` of ``gt_dir`` (sorted) paired with the same name in ``pred_dir``."""
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
@@ -258,7 +254,7 @@ def folder_pairs(gt_dir: Union[str, Path], pred_dir: Union[str, Path]) -> List[S
         pf = pred_dir / f.name
         if not pf.is_file():
             raise InputError(f"{pf}: prediction file missing (one per ground-truth file {f.name})")
-        frames = sequence_frames(load_json_file(f, "PoseTrack18 ground truth"),
-                                 load_json_file(pf, "PoseTrack18 predictions"), str(f), str(pf))
+        frames = sequence_frames(load_json(f, "PoseTrack18 ground truth"),
+                                 load_json(pf, "PoseTrack18 predictions"), str(f), str(pf))
         out.append(SequenceFrames(f.name.split(".")[0], frames))
     return out

@@ -13,6 +13,7 @@ from heatpose.errors import InputError
 from heatpose.tracking.config import TrackerConfig
 from heatpose.tracking.tracker import PoseTracker
 
+Frame = Union[np.ndarray, str, Path]
 _ARRAYS = ("boxes", "box_scores", "keypoints", "scores", "visibility", "heatmaps", "centers",
            "scales", "track_ids")
 
@@ -49,11 +50,23 @@ class TrackingSession:
     def config(self) -> TrackerConfig:
         return self.tracker.config
 
-    def __call__(self, images: Sequence[Union[np.ndarray, str, Path]],
-                 return_heatmaps: bool = False) -> List[Any]:
+    def __call__(self, images: Union[Frame, Sequence[Frame]],
+                 return_heatmaps: bool = False) -> Union[Any, List[Any]]:
+        """The next frame (array or path) -> its People; a list of frames -> a list."""
         from heatpose.data.images import read_image
 
-        frames = [read_image(im) if isinstance(im, (str, Path)) else im for im in images]
+        single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray)
+                                                     and images.ndim in (2, 3))
+        frames = [read_image(im) if isinstance(im, (str, Path)) else im
+                  for im in ([images] if single else images)]
+        out = self._chunk(frames, return_heatmaps)
+        return out[0] if single else out
+
+    def reset(self) -> None:
+        """Forget every track (the next frame starts a new sequence; ids restart at 0)."""
+        self.tracker = PoseTracker(self.tracker.sigmas, self.tracker.config)
+
+    def _chunk(self, frames: List[np.ndarray], return_heatmaps: bool) -> List[Any]:
         dets = [self.pipe.boxes(im, i) for i, im in enumerate(frames)]
         thr = self.config.det_thr
         det_people = self.pipe(frames, bboxes=[b[s >= thr] for b, s in dets],

@@ -44,7 +44,8 @@ def pose_box(keypoints: np.ndarray, scores: np.ndarray, min_score: float,
     x2, y2 = pts.max(0)
     if x2 - x1 < 1 or y2 - y1 < 1:
         return None
-    cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * (1 + enlarge), (y2 - y1) * (1 + enlarge)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    w, h = (x2 - x1) * (1 + enlarge), (y2 - y1) * (1 + enlarge)
     return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
 
 
