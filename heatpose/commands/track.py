@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from heatpose.errors import HeatposeError
 from heatpose.tracking.config import FLOW_METHODS, TrackerConfig
@@ -54,8 +54,10 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
                         f"{DEFAULTS.box_nms_thr})")
 
 
-def tracker_config(args: argparse.Namespace) -> TrackerConfig:
-    return TrackerConfig.from_dict({"det_thr": args.det_thr, "flow": args.flow,
+def tracker_config(args: argparse.Namespace, det_thr: Optional[float] = None) -> TrackerConfig:
+    """The tracker settings of parsed :func:`add_tracking_args` options (``det_thr``: None =
+    the tracker's default)."""
+    return TrackerConfig.from_dict({"det_thr": det_thr, "flow": args.flow,
                                     "max_age": args.max_age, "match_thr": args.match_thr,
                                     "box_nms_thr": args.box_nms_thr})
 
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                             "or --whole-image, plus propagation)")
     from heatpose.tracking.session import sequences_of
 
-    config = tracker_config(args)
+    config = tracker_config(args, args.det_thr)
     sources = sequences_of(args.input)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
