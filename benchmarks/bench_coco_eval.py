@@ -2,10 +2,18 @@
 
 Builds a seeded synthetic COCO-val-sized set (5000 images, ~6000 people incl. crowd and
 keypoint-less annotations; one noisy result per person plus false positives), writes the
-annotation and result JSON files, times both evaluators end to end (JSON loading included),
-checks that all 10 stats are identical and prints a table with the speed ratio.
+annotation and result JSON files, and times both evaluators, interleaved, ``--repeat`` times
+(the best time of each stage is reported):
 
-    python benchmarks/bench_coco_eval.py [--images 5000] [--peer /work/peer/bin/peer-python]
+- load: reading both JSON files (heatpose: ``load_json``, which uses orjson when it is
+  installed; xtcocotools: ``COCO(gt)`` + ``loadRes(results)``),
+- evaluate: the evaluation from the loaded data (heatpose: ``evaluate_coco``; xtcocotools:
+  ``evaluate()`` + ``accumulate()`` + ``summarize()``),
+- total: both.
+
+It checks that all 10 stats are identical and prints the tables.
+
+    python benchmarks/bench_coco_eval.py [--images 5000] [--repeat 3] [--peer /work/peer/bin/peer-python]
 
 xtcocotools runs in the MMPose peer interpreter as a subprocess; without it that column is
 skipped with a note.
@@ -35,10 +43,12 @@ t0 = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
     coco = COCO(gt_path)
     dets = coco.loadRes(res_path)
+    t1 = time.perf_counter()
     ev = COCOeval(coco, dets, 'keypoints', np.array(sig, dtype=np.float32), True)
     ev.params.useSegm = None
     ev.evaluate(); ev.accumulate(); ev.summarize()
-print(json.dumps({"seconds": time.perf_counter() - t0, "stats": [float(s) for s in ev.stats]}))
+t2 = time.perf_counter()
+print(json.dumps({"load": t1 - t0, "evaluate": t2 - t1, "stats": [float(s) for s in ev.stats]}))
 """
 
 
@@ -84,16 +94,42 @@ def synth(n_images: int, seed: int = 0):
     return gt, results
 
 
+def _peer_run(peer: str, gt_path: str, res_path: str):
+    proc = subprocess.run([peer, "-c", PEER_SCRIPT, gt_path, res_path, json.dumps(COCO_SIGMAS)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print("note: xtcocotools run failed:", proc.stderr.strip().splitlines()[-1:])
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _ours_run(gt_path: str, res_path: str):
+    from heatpose.evaluation.coco_eval import evaluate_coco, load_json
+
+    t0 = time.perf_counter()
+    gt, res = load_json(gt_path, "gt"), load_json(res_path, "results")
+    t1 = time.perf_counter()
+    stats = evaluate_coco(gt, res, COCO_SIGMAS)
+    t2 = time.perf_counter()
+    return {"load": t1 - t0, "evaluate": t2 - t1, "stats": list(stats.values()),
+            "names": list(stats)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peer", default=os.environ.get("HEATPOSE_PEER_PYTHON",
                                                      "/work/peer/bin/peer-python"))
     args = ap.parse_args()
-    from heatpose.evaluation.coco_eval import evaluate_coco, load_json
-
+    try:
+        import orjson  # noqa: F401
+        parser = "orjson"
+    except ImportError:
+        parser = "json (stdlib)"
     gt, results = synth(args.images, args.seed)
+    ours, peer = [], []
     with tempfile.TemporaryDirectory() as tmp:
         gt_path, res_path = os.path.join(tmp, "gt.json"), os.path.join(tmp, "res.json")
         with open(gt_path, "w") as f:
@@ -101,39 +137,44 @@ def main() -> int:
         with open(res_path, "w") as f:
             json.dump(results, f)
         print(f"synthetic set: {len(gt['images'])} images, {len(gt['annotations'])} people, "
-              f"{len(results)} results (seed {args.seed})")
-        t0 = time.perf_counter()
-        ours = evaluate_coco(load_json(gt_path, "gt"), load_json(res_path, "results"), COCO_SIGMAS)
-        t_ours = time.perf_counter() - t0
-        peer = None
-        if os.path.exists(args.peer):
-            proc = subprocess.run([args.peer, "-c", PEER_SCRIPT, gt_path, res_path,
-                                   json.dumps(COCO_SIGMAS)], capture_output=True, text=True)
-            if proc.returncode == 0:
-                peer = json.loads(proc.stdout.strip().splitlines()[-1])
-            else:
-                print("note: xtcocotools run failed:", proc.stderr.strip().splitlines()[-1:])
-        else:
+              f"{len(results)} results (seed {args.seed}); heatpose parses JSON with {parser}")
+        has_peer = os.path.exists(args.peer)
+        if not has_peer:
             print(f"note: no peer interpreter at {args.peer}; xtcocotools column skipped")
+        for _ in range(args.repeat):                       # interleaved rounds
+            ours.append(_ours_run(gt_path, res_path))
+            if has_peer:
+                run = _peer_run(args.peer, gt_path, res_path)
+                if run:
+                    peer.append(run)
 
+    names, stats = ours[0]["names"], ours[0]["stats"]
     print()
     print("| stat | heatpose | xtcocotools | |diff| |")
     print("|---|---|---|---|")
     identical = True
-    for i, (k, v) in enumerate(ours.items()):
+    for i, (k, v) in enumerate(zip(names, stats)):
         if peer:
-            d = abs(v - peer["stats"][i])
+            d = abs(v - peer[0]["stats"][i])
             identical &= d == 0.0
-            print(f"| {k} | {v:.6f} | {peer['stats'][i]:.6f} | {d:.1e} |")
+            print(f"| {k} | {v:.6f} | {peer[0]['stats'][i]:.6f} | {d:.1e} |")
         else:
             print(f"| {k} | {v:.6f} | - | - |")
     print()
-    print("| evaluator | seconds | ratio |")
-    print("|---|---|---|")
-    print(f"| heatpose.evaluation.evaluate_coco | {t_ours:.2f} | 1.00 |")
+    print(f"best of {args.repeat} interleaved rounds, seconds:")
+    print()
+    print("| stage | heatpose | xtcocotools 1.14.3 | ratio (xtcocotools / heatpose) |")
+    print("|---|---|---|---|")
+    for stage in ("load", "evaluate", "total"):
+        def best(runs):
+            return min(r["load"] + r["evaluate"] if stage == "total" else r[stage] for r in runs)
+        t_ours = best(ours)
+        if peer:
+            t_peer = best(peer)
+            print(f"| {stage} | {t_ours:.3f} | {t_peer:.3f} | {t_peer / t_ours:.1f} |")
+        else:
+            print(f"| {stage} | {t_ours:.3f} | - | - |")
     if peer:
-        print(f"| xtcocotools 1.14.3 COCOeval | {peer['seconds']:.2f} | "
-              f"{peer['seconds'] / t_ours:.2f} (xtcocotools / heatpose) |")
         print(f"\nall stats identical: {identical}")
         return 0 if identical else 1
     return 0

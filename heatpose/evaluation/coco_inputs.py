@@ -24,6 +24,7 @@ from typing import Any, Callable, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from heatpose.data.readers.record import parse_json
 from heatpose.errors import InputError
 
 GtLike = Union[dict, str, Path]
@@ -33,8 +34,8 @@ _NUMBER_ERRORS = (TypeError, ValueError, OverflowError)
 def load_json(path: Union[str, Path], what: str) -> Any:
     """Read a JSON file; a missing or malformed file raises :class:`InputError` naming it."""
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
+        with open(path, "rb") as f:
+            return parse_json(f.read())
     except FileNotFoundError:
         raise InputError(f"{what} {path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

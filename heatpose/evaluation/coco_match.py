@@ -21,8 +21,8 @@ def match_blocks(ious: np.ndarray, n_dt: np.ndarray, gt_ig: np.ndarray, crowd: n
     """Match B images that have G ground truths each.
 
     Args:
-        ious: (B, D, G) OKS; rows = results best-first (rows >= ``n_dt[b]`` are padding),
-            columns = ground truths with the non-ignored ones first (stable order).
+        ious: (B, D, G) OKS; rows = results best-first (rows >= ``n_dt[b]`` are padding and
+            must hold -inf), columns = ground truths with the non-ignored ones first.
         n_dt: (B,) number of real results per image.
         gt_ig: (B, G) bool ignore flags in column order; crowd: (B, G) bool.
 
@@ -32,32 +32,35 @@ def match_blocks(ious: np.ndarray, n_dt: np.ndarray, gt_ig: np.ndarray, crowd: n
     """
     B, D, G = ious.shape
     T = len(IOU_THRS)
-    thr = np.minimum(IOU_THRS, 1 - 1e-10)[None, :, None]
-    taken = np.zeros((B, T, G), dtype=bool)
+    thr = np.minimum(IOU_THRS, 1 - 1e-10)
+    if G == 1:          # one ground truth: the best-scored result above the threshold takes it
+        ok = ious[:, None, :, 0] >= thr[None, :, None]                         # (B, T, D)
+        first = ok & (np.cumsum(ok, axis=2) == 1)
+        matched = np.where(crowd[:, None, :], ok, first)
+        return matched, matched & gt_ig[:, None, :]
     matched = np.zeros((B, T, D), dtype=bool)
     to_ig = np.zeros((B, T, D), dtype=bool)
-    free_crowd = crowd[:, None, :]
-    parts = (~gt_ig[:, None, :], gt_ig[:, None, :])
+    # images with more results first: step r only looks at the images that have an r-th result
+    order = np.argsort(-np.asarray(n_dt), kind="stable")
+    ious, gt_ig, crowd = ious[order], gt_ig[order], crowd[order]
+    active = np.searchsorted(-np.asarray(n_dt)[order], -np.arange(D), side="left")
+    taken = np.zeros((B, T, G), dtype=bool)
+    nonig = ~gt_ig[:, None, :]
+    crowd3 = crowd[:, None, :]
+    thr3 = thr[None, :, None]
     for r in range(D):
-        row = ious[:, r, None, :]                                           # (B, 1, G)
-        ok = (~taken | free_crowd) & (row >= thr) & (r < n_dt)[:, None, None]
-        m = np.full((B, T), -1)
-        for part in parts:
-            cand = ok & part & (m < 0)[..., None]
-            has = cand.any(-1)
-            if not has.any():
-                continue
-            vals = np.where(cand, row, -np.inf)
-            best = vals.max(-1, keepdims=True)
-            last = G - 1 - np.argmax(((vals == best) & cand)[..., ::-1], axis=-1)
-            m = np.where(has, last, m)
-        hit = m >= 0
-        if not hit.any():
-            continue
-        bi, ti = np.nonzero(hit)
-        gi = m[bi, ti]
-        matched[bi, ti, r] = True
-        to_ig[bi, ti, r] = gt_ig[bi, gi]
+        nb = int(active[r])
+        if nb == 0:
+            break
+        row = ious[:nb, r, None, :]                                          # (nb, 1, G)
+        cand = (row >= thr3) & (~taken[:nb] | crowd3[:nb])
+        # a non-ignored ground truth wins over every ignored one
+        cand &= nonig[:nb] | ~(cand & nonig[:nb]).any(-1, keepdims=True)
+        last = G - 1 - np.argmax(np.where(cand, row, -np.inf)[..., ::-1], axis=-1)   # (nb, T)
+        bi, ti = np.nonzero(cand.any(-1))
+        gi = last[bi, ti]
+        matched[order[bi], ti, r] = True
+        to_ig[order[bi], ti, r] = gt_ig[bi, gi]
         taken[bi, ti, gi] = True
     return matched, to_ig
 
