@@ -65,6 +65,7 @@ class ModelConfig:
     flip_shift: Optional[bool] = None          # shift flipped heatmaps by 1 px; None = the codec's rule
     init_checkpoint: Optional[str] = None      # MMPose ``load_from``: path or URL of full-model weights
     pretrained_backbone: Optional[str] = None  # backbone ``init_cfg`` checkpoint: path or URL
+    pretrained_backbone_prefix: Optional[str] = None  # ``init_cfg`` prefix (e.g. 'backbone.')
 
 
 @dataclass
@@ -129,6 +130,10 @@ class TrainSettings:
     seed: int = 0
     amp: bool = False                          # MMPose trains in fp32; --amp turns it on
     log_interval: int = 50
+    log_seconds: float = 20.0                  # also log when this long since the last line
+    skip_bad_samples: bool = True              # unreadable samples: skip and count (false: stop)
+    on_nonfinite: str = "stop"                 # non-finite loss/gradient: 'stop' or 'skip' the step
+    divergence_factor: float = 100.0           # stop when the loss runs away (0 = off; health.py)
 
 
 @dataclass

@@ -10,8 +10,10 @@ would attach the zoo's metadata to a different network), so it gets ``<preset>+c
 """
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -78,9 +80,12 @@ def training_model_name(cfg: TrainConfig) -> Optional[str]:
 
 
 def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
-                         name: Optional[str] = None) -> Any:
+                         name: Optional[str] = None,
+                         report: Optional[Callable[[str], None]] = None) -> Any:
     """A TopdownEstimator (train mode) built from the config; self-describing when saved.
-    ``name``: the saved model name (default ``cfg.name``; see :func:`training_model_name`)."""
+    ``name``: the saved model name (default ``cfg.name``; see :func:`training_model_name`).
+    Starting weights (``pretrained_backbone``, ``init_checkpoint``): :func:`load_start_weights`;
+    ``flip_shift`` (None = the codec's rule) is kept by the model and saved with it."""
     from heatpose.codecs import codec_from_dict
     from heatpose.models.build import Architecture, build_estimator
 
@@ -97,18 +102,39 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
                         backbone_kwargs=dict(cfg.backbone_kwargs))
     try:
         model = build_estimator(arch, codec, schema.flip_indices, name=name or cfg.name,
-                                schema=schema, flip_test=cfg.flip_test)
+                                schema=schema, flip_test=cfg.flip_test,
+                                flip_shift=cfg.flip_shift)
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"model: cannot build {cfg.backbone} with backbone_kwargs "
                           f"{cfg.backbone_kwargs}: {exc}") from None
     if cfg.visibility_head and hasattr(model.head, "vis_loss_module"):
         model.head.vis_loss_module.loss_weight = cfg.vis_loss_weight
     check_output_size(model, codec)
-    if cfg.init_checkpoint:
-        from heatpose.models.checkpoints import load_checkpoint
-
-        load_checkpoint(model, cfg.init_checkpoint, strict=False)
+    load_start_weights(model, cfg, report)
     return model.train()
+
+
+def load_start_weights(model: Any, cfg: ModelConfig,
+                       report: Optional[Callable[[str], None]] = None) -> List[Any]:
+    """MMPose's order: the backbone's pretrained weights (``init_cfg``), then ``load_from``
+    over the whole model. ``report`` gets one line per file (default: stderr, main process)."""
+    from heatpose.engine.pretrained import load_init_checkpoint, load_pretrained_backbone
+
+    report = report or _report_main
+    done = []
+    if cfg.pretrained_backbone:
+        done.append(load_pretrained_backbone(model, cfg.pretrained_backbone,
+                                             cfg.pretrained_backbone_prefix))
+    if cfg.init_checkpoint:
+        done.append(load_init_checkpoint(model, cfg.init_checkpoint))
+    for r in done:
+        report(r.summary())
+    return done
+
+
+def _report_main(line: str) -> None:
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(line, file=sys.stderr, flush=True)
 
 
 def check_output_size(model: Any, codec: Any) -> None:
