@@ -72,7 +72,98 @@ def validate_bboxes(bboxes: Any, image_shape: Optional[Tuple[int, int]] = None,
     return arr
 
 
-class TopdownEstimator(nn.Module):
+@dataclass
+class BatchOutput:
+    """What a backend returns for one batch of crops: flip-averaged heatmaps (N, C, h, w),
+    visibility (N, K) or None, and, when the backend decodes itself, keypoints (N, K, 2) in
+    input-crop px with scores (N, K) (else None: the codec decodes the heatmaps)."""
+
+    heatmaps: np.ndarray
+    visibility: Optional[np.ndarray] = None
+    keypoints: Optional[np.ndarray] = None
+    scores: Optional[np.ndarray] = None
+
+
+class TopdownPredictor:
+    """The inference path every backend shares (PyTorch, ONNX Runtime):
+
+        image + boxes -> crop_inputs -> infer_batch (network, flip test) -> decode -> image px
+
+    A backend provides ``codec``, ``flip_test``, ``input_size``, ``num_keypoints``,
+    ``has_visibility``, ``default_batch_size`` and ``infer_batch``."""
+
+    codec: Any
+    flip_test: bool
+
+    def infer_batch(self, crops: np.ndarray, flip_test: bool) -> BatchOutput:
+        """uint8 BGR crops (N, H, W, 3) -> network outputs (see :class:`BatchOutput`)."""
+        raise NotImplementedError
+
+    @property
+    def default_batch_size(self) -> int:
+        return 8
+
+    def crop_inputs(self, image: np.ndarray, bboxes: np.ndarray
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Affine crops of the boxes (MMPose's GetBBoxCenterScale + TopdownAffine).
+
+        Returns uint8 BGR crops (N, H, W, 3), centers (N, 2) and aspect-fixed scales (N, 2)."""
+        w, h = self.input_size
+        centers, scales = bbox_xyxy2cs(bboxes, padding=BBOX_PADDING)
+        scales = fix_aspect_ratio(scales, aspect_ratio=w / h)
+        crops = np.zeros((len(bboxes), h, w, 3), dtype=np.uint8)
+        for i, (c, s) in enumerate(zip(centers, scales)):
+            m = crop_matrix(c, s, 0.0, (w, h), use_udp=self.codec.use_udp)
+            crops[i] = warp_image(image, m, (w, h))
+        return crops, centers, scales
+
+    def predict(self, image: ImageLike, bboxes: Optional[Any] = None,
+                flip_test: Optional[bool] = None, batch_size: Optional[int] = None,
+                return_heatmaps: bool = False) -> PoseResult:
+        """Keypoints of the people in ``bboxes`` ((N, 4) xyxy pixels; None = whole image).
+
+        ``image`` is a BGR uint8 (H, W, 3) array or an image file path."""
+        if isinstance(image, (str, Path)):
+            image = read_image(image)
+        else:
+            image = validate_image(image)
+        if bboxes is None:
+            bboxes = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
+        bboxes = validate_bboxes(bboxes, image.shape[:2])
+        crops, centers, scales = self.crop_inputs(image, bboxes)
+        return self.predict_crops(crops, centers, scales, bboxes, flip_test=flip_test,
+                                  batch_size=batch_size, return_heatmaps=return_heatmaps)
+
+    def predict_crops(self, crops: np.ndarray, centers: np.ndarray, scales: np.ndarray,
+                      bboxes: np.ndarray, flip_test: Optional[bool] = None,
+                      batch_size: Optional[int] = None, return_heatmaps: bool = False
+                      ) -> PoseResult:
+        """Run prepared crops (N, H, W, 3) uint8 BGR through the network and decode to image px.
+
+        ``batch_size`` crops go through one forward pass (twice that with the flip test);
+        default ``default_batch_size`` (8 on CPU, 64 on GPU for PyTorch)."""
+        k = self.num_keypoints
+        n = len(crops)
+        if n == 0:
+            empty = np.zeros((0, k), np.float32)
+            return PoseResult(np.zeros((0, k, 2), np.float32), empty, bboxes, centers, scales,
+                              empty if self.has_visibility else None)
+        flip = self.flip_test if flip_test is None else bool(flip_test)
+        batch_size = batch_size or self.default_batch_size
+        outs = [self.infer_batch(crops[s:s + batch_size], flip) for s in range(0, n, batch_size)]
+        hm = np.concatenate([o.heatmaps for o in outs])
+        if all(o.keypoints is not None for o in outs):
+            kpts = np.concatenate([o.keypoints for o in outs])
+            scores = np.concatenate([o.scores for o in outs])
+        else:
+            kpts, scores = self.codec.decode(hm)
+        kpts = crop_to_image(kpts, self.input_size, centers, scales).astype(np.float32)
+        vis = np.concatenate([o.visibility for o in outs]) if self.has_visibility else None
+        return PoseResult(kpts, scores.astype(np.float32), bboxes, centers, scales, vis,
+                          hm if return_heatmaps else None)
+
+
+class TopdownEstimator(TopdownPredictor, nn.Module):
     """A top-down heatmap pose model.
 
     ``forward(x)`` maps a normalised (N, 3, H, W) batch to raw heatmaps (N, K, h, w).
@@ -151,71 +242,20 @@ class TopdownEstimator(nn.Module):
         return heatmaps, vis
 
     # --------------------------------------------------------------- inference
-    def crop_inputs(self, image: np.ndarray, bboxes: np.ndarray
-                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Affine crops of the boxes (MMPose's GetBBoxCenterScale + TopdownAffine).
+    @property
+    def default_batch_size(self) -> int:
+        """Crops per forward pass: 8 on CPU (larger batches fall out of cache), 64 on GPU."""
+        return 8 if self.pixel_mean.device.type == "cpu" else 64
 
-        Returns uint8 BGR crops (N, H, W, 3), centers (N, 2) and aspect-fixed scales (N, 2)."""
-        w, h = self.input_size
-        centers, scales = bbox_xyxy2cs(bboxes, padding=BBOX_PADDING)
-        scales = fix_aspect_ratio(scales, aspect_ratio=w / h)
-        crops = np.zeros((len(bboxes), h, w, 3), dtype=np.uint8)
-        for i, (c, s) in enumerate(zip(centers, scales)):
-            m = crop_matrix(c, s, 0.0, (w, h), use_udp=self.codec.use_udp)
-            crops[i] = warp_image(image, m, (w, h))
-        return crops, centers, scales
-
-    @torch.no_grad()
-    def predict(self, image: ImageLike, bboxes: Optional[Any] = None,
-                flip_test: Optional[bool] = None, batch_size: Optional[int] = None,
-                return_heatmaps: bool = False) -> PoseResult:
-        """Keypoints of the people in ``bboxes`` ((N, 4) xyxy pixels; None = whole image).
-
-        ``image`` is a BGR uint8 (H, W, 3) array or an image file path."""
-        if isinstance(image, (str, Path)):
-            image = read_image(image)
-        else:
-            image = validate_image(image)
-        if bboxes is None:
-            bboxes = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
-        bboxes = validate_bboxes(bboxes, image.shape[:2])
-        crops, centers, scales = self.crop_inputs(image, bboxes)
-        return self.predict_crops(crops, centers, scales, bboxes, flip_test=flip_test,
-                                  batch_size=batch_size, return_heatmaps=return_heatmaps)
-
-    @torch.no_grad()
-    def predict_crops(self, crops: np.ndarray, centers: np.ndarray, scales: np.ndarray,
-                      bboxes: np.ndarray, flip_test: Optional[bool] = None,
-                      batch_size: Optional[int] = None, return_heatmaps: bool = False
-                      ) -> PoseResult:
-        """Run prepared crops (N, H, W, 3) uint8 BGR through the network and decode to image px.
-
-        ``batch_size`` crops go through one forward pass (twice that with the flip test);
-        default 8 on CPU, where larger batches fall out of cache and get slower per crop,
-        and 64 on GPU."""
-        k = self.num_keypoints
-        n = len(crops)
-        if n == 0:
-            empty = np.zeros((0, k), np.float32)
-            return PoseResult(np.zeros((0, k, 2), np.float32), empty, bboxes, centers, scales,
-                              empty if self.has_visibility else None)
-        if batch_size is None:
-            batch_size = 8 if self.pixel_mean.device.type == "cpu" else 64
+    def infer_batch(self, crops: np.ndarray, flip_test: bool) -> BatchOutput:
+        """uint8 BGR crops (N, H, W, 3) -> flip-averaged heatmaps and visibility (numpy)."""
         was_training = self.training
         self.eval()
-        heatmaps, vis = [], []
-        for start in range(0, n, batch_size):
-            x = self.normalize(torch.from_numpy(crops[start:start + batch_size]))
-            hm, v = self.forward_test(x, flip_test)
-            heatmaps.append(hm.float().cpu().numpy())
-            if v is not None:
-                vis.append(v.float().cpu().numpy())
+        with torch.inference_mode():
+            hm, vis = self.forward_test(self.normalize(torch.from_numpy(crops)), flip_test)
         self.train(was_training)
-        hm = np.concatenate(heatmaps)
-        kpts, scores = self.codec.decode(hm)
-        kpts = crop_to_image(kpts, self.input_size, centers, scales).astype(np.float32)
-        return PoseResult(kpts, scores.astype(np.float32), bboxes, centers, scales,
-                          np.concatenate(vis) if vis else None, hm if return_heatmaps else None)
+        return BatchOutput(hm.float().cpu().numpy(),
+                           None if vis is None else vis.float().cpu().numpy())
 
     # ------------------------------------------------------------------ metadata
     def metadata(self) -> Dict[str, Any]:
