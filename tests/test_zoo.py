@@ -1,5 +1,6 @@
-"""Model zoo: every model-zoo table row is a preset with the published numbers, names resolve,
-sizes are consistent, and the ``heatpose zoo`` command prints / emits JSON."""
+"""Recipes / model zoo: every model-zoo table row is a recipe result with the published numbers,
+names resolve, sizes are consistent, product text cites MMPose documents, and ``heatpose zoo``
+prints tables by dataset / emits JSON."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,11 @@ import pytest
 
 from heatpose.cli import main
 from heatpose.errors import HeatposeError, UnknownModelError
-from heatpose.models.zoo import (BACKBONES, SETTINGS, aggregate_results, get_preset, list_models,
-                                 list_presets)
+from heatpose.models.zoo import aggregate_results, get_preset, list_models, list_presets
+from heatpose.recipes import RECIPE_DIR
+
+BACKBONES = ("resnet50", "resnet101", "resnet152", "hrnet_w32", "hrnet_w48")
+SETTINGS = ("gt_boxes", "det_boxes")
 
 PRESETS = list_presets()
 BY_NAME = {p.name: p for p in PRESETS}
@@ -43,7 +47,7 @@ def read_seed_tables(path: Path) -> List[Dict]:
             header = [re.sub(r"<sup>(\d+)</sup>", r"\1", c) for c in _cells(s)]
         elif not set(s) <= set("|:- "):
             row = dict(zip(header, _cells(s)))
-            row["_heading"], row["_normalized"], row["_file"] = context["results"], context["normalized"], path.name
+            row["_heading"], row["_normalized"] = context["results"], context["normalized"]
             rows.append(row)
     return rows
 
@@ -83,33 +87,55 @@ def _preset_for_row(row):
     return preset
 
 
-# ------------------------------------------------------------------ seed tables <-> presets
-def test_every_seed_row_is_a_preset_result(seed_rows):
+# ------------------------------------------------------------------ seed tables <-> recipes
+def _table_results(preset):
+    return [r for r in preset.results if r.source.startswith("MMPose 1.x model zoo")
+            or r.source.startswith("MMPose 0.x model zoo")]
+
+
+def test_every_seed_row_is_a_recipe_result(seed_rows):
     for row in _model_rows(seed_rows):
         preset = _preset_for_row(row)
         h, w = (int(x) for x in row["Input Size"].split("x"))
         assert preset.input_size == (w, h), (preset.name, row["Input Size"])
         setting = "det_boxes" if "detector" in row["_heading"] else "gt_boxes"
-        found = [r for r in preset.results
-                 if r.source == row["_file"] and r.checkpoint_url == _link(row["ckpt"])
+        found = [r for r in _table_results(preset) if r.checkpoint_url == _link(row["ckpt"])
                  and r.log_url == _link(row["log"]) and dict(r.metrics) == _seed_metrics(row)]
-        assert len(found) == 1, (preset.name, row["_file"], row["_heading"], _seed_metrics(row))
+        assert len(found) == 1, (preset.name, row["_heading"], _seed_metrics(row))
         assert found[0].setting == setting, (preset.name, row["_heading"])
+        assert ("configs/" in found[0].source) and found[0].source.endswith((".md",)), found[0].source
         if row["_normalized"]:
             assert ("torso" in found[0].note) == ("Torso" in row["_normalized"]), preset.name
 
 
-def test_no_result_without_a_seed_row(seed_rows):
-    assert sum(len(p.results) for p in PRESETS) == len(_model_rows(seed_rows))
-    assert len(PRESETS) == 56
+def test_counts_and_sources(seed_rows):
+    """108 MMPose 1.3.2 configs + the 11 recipes only the 0.x zoo has; every table row once, and
+    every other result comes from the MMPose metafile beside the recipe's config."""
+    assert len(PRESETS) == 119
+    assert sum(p.mmpose_config is not None for p in PRESETS) == 108
+    assert sum(len(_table_results(p)) for p in PRESETS) == len(_model_rows(seed_rows))
+    for p in PRESETS:
+        for r in p.results:
+            if r not in _table_results(p):
+                folder = p.mmpose_config.rsplit("/", 1)[0]
+                assert r.source.startswith(f"MMPose 1.3.2 metafile configs/{folder}/"), r.source
+                assert r.source.endswith(".yml")
+
+
+def test_product_text_names_no_local_file():
+    """Recipe files cite MMPose's config paths and documents, never a local seed file."""
+    for path in RECIPE_DIR.glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\d{3}_[0-9a-f]{16}\.txt", text), path.name
+        assert "/work/" not in text and "seeds" not in text, path.name
 
 
 def test_metric_values_are_the_printed_numbers(seed_rows):
     """Values are stored as printed (percent stays percent, fractions stay fractions)."""
-    df = get_preset("td-hm_res50_8xb64-210e_deepfashion_upper-256x192").results[0].metrics
-    df2 = get_preset("res50_deepfashion2_sling_256x192").results[0].metrics
-    assert df == {"PCK@0.2": 95.4, "AUC": 57.8, "EPE": 16.8}
-    assert df2 == {"PCK@0.2": 0.94, "AUC": 0.557, "EPE": 21.6}
+    df = get_preset("td-hm_res50_8xb64-210e_deepfashion_upper-256x192").results
+    df2 = get_preset("res50_deepfashion2_sling_256x192").results
+    assert {"PCK@0.2": 95.4, "AUC": 57.8, "EPE": 16.8} in [dict(r.metrics) for r in df]
+    assert {"PCK@0.2": 0.94, "AUC": 0.557, "EPE": 21.6} in [dict(r.metrics) for r in df2]
 
 
 def test_average_rows(seed_rows):
@@ -121,12 +147,12 @@ def test_average_rows(seed_rows):
         two = "2 Deconv" in row["Arch"]
         match = [a for a in aggregates if a["metrics"] == metrics]
         assert len(match) == 1
-        members = [get_preset(n) for n in match[0]["presets"]]
+        members = [get_preset(n) for n in match[0]["recipes"]]
         assert sorted(p.split for p in members) == ["sub1", "sub2", "sub3"]
         assert all(p.num_deconv == (2 if two else 3) for p in members)
         torso = "Torso" in row["_normalized"]
         for key, value in metrics.items():      # the average of the three splits, to the printed precision
-            rows = [r for p in members for r in p.results if ("torso" in r.note) == torso]
+            rows = [r for p in members for r in _table_results(p) if ("torso" in r.note) == torso]
             mean = sum(r.metrics[key] for r in rows) / 3
             assert abs(mean - value) <= 0.1 + 1e-9, (key, mean, value)
 
@@ -141,6 +167,10 @@ def test_names_and_aliases_unique_and_resolve():
             assert get_preset(key) is p
             assert get_preset(key + ".py") is p
             assert get_preset(f"/some/configs/dir/{key}.py") is p
+        if p.mmpose_config:
+            assert get_preset("configs/" + p.mmpose_config) is p
+        if p.checkpoint_url and not p.checkpoint_from:
+            assert get_preset(p.checkpoint_url.rsplit("/", 1)[-1]) is p
     assert list_models() == sorted(BY_NAME)
 
 
@@ -152,6 +182,8 @@ def test_known_aliases():
     assert get_preset("configs/top_down/resnet/jhmdb/res50_2deconv_jhmdb_sub1_256x256.py").name == \
         "td-hm_res50-2deconv_8xb64-40e_jhmdb-sub1-256x256"
     assert get_preset("res50_coco_256x192-ec54d7f3_20200709.pth").name == "td-hm_res50_8xb64-210e_coco-256x192"
+    assert get_preset("td-hm_hrnet-w32_8xb64-210e_coco-256x192-81c58e40_20220909.pth").name == \
+        "td-hm_hrnet-w32_8xb64-210e_coco-256x192"
 
 
 def test_unknown_name_suggests_close_matches():
@@ -167,43 +199,45 @@ def test_list_models_filter():
     assert list_models("no-such-model") == []
 
 
-NAME = re.compile(r"td-hm(-vis)?_(res\d+|hrnet-w\d+)(-2deconv)?(_dark|_udp)?_(\d+)xb(\d+)-(\d+)e_([a-z0-9_-]+?)"
-                  r"-(\d+)x(\d+)(-merge)?$")
+NAME = re.compile(r"td-hm(-vis)?_(res\d+|hrnet-w\d+)(-2deconv)?([_-][a-z0-9-]+?)?[_-](\d+)xb(\d+)-(\d+)e_"
+                  r"([a-z0-9_-]+?)-(\d+)x(\d+)(-merge|-combine)?$")
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
-def test_preset_consistency(preset):
+def test_recipe_consistency(preset):
     m = NAME.match(preset.name)
     assert m, preset.name
     vis, arch, two, variant, gpus, batch, epochs, _, h, w, _ = m.groups()
+    variant = (variant or "")[1:]
     assert preset.input_size == (int(w), int(h))
     assert preset.backbone in BACKBONES and preset.backbone == arch.replace("res", "resnet").replace("-", "_")
-    assert (preset.num_deconv == 2) == bool(two)
     assert preset.num_deconv == (0 if arch.startswith("hrnet") else 2 if two else 3)
     assert preset.visibility_head == bool(vis)
     stride = 8 if preset.num_deconv == 2 else 4
     assert preset.heatmap_size == (preset.input_size[0] // stride, preset.input_size[1] // stride)
     assert list(preset.codec["input_size"]) == list(preset.input_size)
-    assert list(preset.codec["heatmap_size"]) == list(preset.heatmap_size)
-    t = preset.training
-    assert (t["gpus"], t["batch_per_gpu"], t["epochs"]) == (int(gpus), int(batch), int(epochs))
-    assert t["sigma"] == preset.codec["sigma"] and t["optimizer"] == "Adam"
-    assert t["lr_milestones"][-1] < t["epochs"]
-    if variant == "_dark":
+    t = preset.train
+    assert (t.gpus, t.max_epochs) == (int(gpus), int(epochs))
+    if t.batch_per_gpu != int(batch):                    # the config's own batch wins, and is noted
+        assert any("batch_size" in n for n in preset.notes), preset.name
+    assert t.scheduler("MultiStepLR")["milestones"][-1] < t.max_epochs
+    if variant.startswith("dark"):
         assert preset.codec["unbiased"] is True
     quirk = any("config quirk" in n for n in preset.notes)
-    assert quirk == (variant == "_udp")                   # see test_udp_fashion_quirk
+    assert quirk == (variant == "udp" and "deepfashion" in preset.name)    # see test_udp_fashion_quirk
     if not quirk:
+        assert preset.uses_udp == variant.startswith("udp") == (preset.codec["type"] == "UDPHeatmap")
         assert preset.flip_test["shift_heatmap"] == (not preset.uses_udp)
     assert preset.flip_test["enabled"] is True
     assert all(r.setting in SETTINGS for r in preset.results)
-    assert all(k for r in preset.results for k in r.metrics) and preset.key_metric in preset.results[0].metrics
-    # the preset's own checkpoint is for its input size
-    size_tag = f"{h}x{w}"
-    assert size_tag in preset.checkpoint_url.rsplit("/", 1)[-1]
-    for r in preset.results:                            # a linked checkpoint of another size is called out
-        if size_tag not in r.checkpoint_url.rsplit("/", 1)[-1]:
-            assert any(r.checkpoint_url.rsplit("/", 1)[-1] in n for n in preset.notes), preset.name
+    if preset.results:
+        assert preset.key_result[0] is not None, preset.name
+    if preset.checkpoint_url:                            # its own checkpoint is for its input size
+        size_tag = f"{h}x{w}"
+        assert size_tag in preset.checkpoint_url.rsplit("/", 1)[-1]
+        for r in preset.results:                        # a linked checkpoint of another size is called out
+            if size_tag not in r.checkpoint_url.rsplit("/", 1)[-1]:
+                assert any(r.checkpoint_url.rsplit("/", 1)[-1] in n for n in preset.notes), preset.name
 
 
 def test_res101_384x288_links_the_256x192_checkpoint():
@@ -212,15 +246,18 @@ def test_res101_384x288_links_the_256x192_checkpoint():
     assert len(v1) == 1 and "256x192" in v1[0].checkpoint_url
     assert p.checkpoint_url.endswith("res101_coco_384x288-8c71bdc9_20200709.pth")
     assert v1[0].checkpoint_url in p.other_checkpoint_urls
+    assert p.key_result[1].checkpoint_url == p.checkpoint_url
 
 
 def test_udp_fashion_quirk():
-    """MMPose 1.3.2's hrnet-w48 '_udp' DeepFashion configs effectively run MSRA heatmaps without
-    the flip shift; the presets record that and say so."""
-    for part in ("upper", "lower", "full"):
-        p = get_preset(f"td-hm_hrnet-w48_udp_8xb32-210e_deepfashion_{part}-256x192")
+    """MMPose 1.3.2's hrnet '_udp' DeepFashion configs effectively run MSRA heatmaps without the
+    flip shift (the UDP codec they declare is never used); the recipes record that and say so."""
+    quirky = [p for p in PRESETS if "hrnet" in p.name and "_udp_" in p.name and "deepfashion" in p.name]
+    assert len(quirky) == 6
+    for p in quirky:
         assert p.codec["type"] == "MSRAHeatmap" and p.flip_test["shift_heatmap"] is False
-        assert p.training["udp_affine"] is False and p.training["half_body"] is None
+        assert p.uses_udp is False and p.train.codec["type"] == "MSRAHeatmap"
+        assert p.train.step("RandomHalfBody") is None
 
 
 def test_shared_checkpoints():
@@ -231,60 +268,83 @@ def test_shared_checkpoints():
         assert coco.dataset == "coco" and coco.input_size == p.input_size and coco.backbone == p.backbone
         assert p.checkpoint_url in (coco.checkpoint_url, *coco.other_checkpoint_urls)
         assert [r.setting for r in p.results] == ["gt_boxes"]
-    for p in (p for p in PRESETS if p.dataset == "posetrack18"):
-        assert sorted(r.setting for r in p.results) == ["det_boxes", "gt_boxes"]
-        assert {r.checkpoint_url for r in p.results} == {p.checkpoint_url}
-    both = get_preset("res50_coco_256x192")                 # 1.x and 0.x tables: one preset, two results
-    assert sorted(r.source[:3] for r in both.results) == ["000", "001"]
+    for p in (p for p in PRESETS if p.dataset == "posetrack18" and p.backbone.startswith("hrnet")):
+        assert sorted(r.setting for r in _table_results(p)) == ["det_boxes", "gt_boxes"]
+    both = get_preset("res50_coco_256x192")                 # 1.x and 0.x tables: one recipe, two results
+    assert sorted(r.source.split(":")[0] for r in both.results) == ["MMPose 0.x model zoo",
+                                                                     "MMPose 1.x model zoo"]
 
 
 def test_zero_x_only_rows_follow_0x_conventions():
     zero = [p for p in PRESETS if p.mmpose_config is None]
-    assert {p.dataset for p in zero} == {"ochuman", "mhp", "mpii_trb", "halpe"}
+    assert {p.dataset for p in zero} == {"ochuman", "mhp", "mpii_trb", "halpe"} and len(zero) == 11
     for p in zero:
-        t = p.training
-        assert t["source"].startswith("mmpose-0.x")
-        assert (t["epochs"], t["base_lr"], t["lr_milestones"]) == (210, 5e-4, [170, 200])
-        assert t["warmup"] == {"type": "linear", "iters": 500, "start_factor": 0.001}
+        t = p.train
+        assert p.source.startswith("MMPose 0.x config configs/")
+        assert (t.max_epochs, t.optimizer["lr"]) == (210, 5e-4)
+        assert t.scheduler("MultiStepLR")["milestones"] == [170, 200]
+        assert t.scheduler("LinearLR")["end"] == 500
     halpe = get_preset("hrnet_w48_halpe_384x288_dark_plus")
     assert (halpe.codec["sigma"], halpe.codec["unbiased"], halpe.codec["blur_kernel_size"]) == (3, True, 17)
-    assert halpe.num_keypoints == 136 and halpe.training["load_from"].endswith("dark-741844ba_20200812.pth")
+    assert halpe.num_keypoints == 136 and halpe.train.load_from.endswith("dark-741844ba_20200812.pth")
     mhp = get_preset("res50_mhp_256x192")
     assert mhp.backbone == "resnet50" and any("pose_resnet_101" in n for n in mhp.notes)
+    assert mhp.train.pretrained == "https://download.pytorch.org/models/resnet50-0676ba61.pth"
 
 
 def test_to_dict_is_json_and_frozen():
     p = get_preset("td-hm-vis_res50_8xb64-210e_coco-aic-256x192-merge")
     d = json.loads(json.dumps(p.to_dict()))
-    assert d["codec"] == {"type": "MSRAHeatmap", "input_size": [192, 256], "heatmap_size": [48, 64],
-                          "sigma": 2, "unbiased": False, "blur_kernel_size": 11}
-    assert d["visibility_head"] is True and d["results"][0]["metrics"]["AP"] == 0.729
-    d["training"]["epochs"] = 1                          # a copy: the preset is unchanged
-    assert p.training["epochs"] == 210
+    assert d["test"]["codec"] == {"type": "MSRAHeatmap", "input_size": [192, 256], "heatmap_size": [48, 64],
+                                  "sigma": 2, "unbiased": False, "blur_kernel_size": 11}
+    assert d["model"]["visibility_head"] is True and d["results"][0]["metrics"]["AP"] == 0.729
+    d["train"]["max_epochs"] = 1                          # a copy: the recipe is unchanged
+    assert p.train.max_epochs == 210 and p.training["max_epochs"] == 210
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.name = "x"
 
 
 # ------------------------------------------------------------------ the command
-def test_cli_table(capsys):
+def test_cli_tables_by_dataset(capsys, tmp_path, monkeypatch):
+    """Grouped by dataset, size as MMPose names it (h×w), key metric in percent, and whether the
+    weights are in the cache."""
+    p = get_preset("td-hm_res50_8xb64-210e_coco-256x192")
+    monkeypatch.setenv("HEATPOSE_HOME", str(tmp_path))
+    (tmp_path / p.checkpoint_url.rsplit("/", 1)[-1]).write_bytes(b"x")     # fails the hash check
     assert main(["zoo"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in BY_NAME)
-    line = next(ln for ln in out.splitlines() if ln.startswith("td-hm_res50_8xb64-210e_coco-256x192 "))
-    assert "192x256" in line and "AP 0.718" in line and "det_boxes" in line
+    assert "COCO (33)" in out and "DeepFashion2 (13)" in out and "OCHuman (6)" in out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("td-hm_res50_8xb64-210e_coco-256x192 "))
+    assert "256×192" in line and " 71.8 " in line and line.rstrip().endswith("-")
+    df = next(ln for ln in out.splitlines() if "td-hm_res50_8xb64-210e_deepfashion_upper-256x192" in ln)
+    assert " 95.4 " in df
+    import hashlib
+    from heatpose.commands import zoo as zoo_cmd
+    good = "w-" + hashlib.sha256(b"weights").hexdigest()[:8] + "_20200709.pth"
+    (tmp_path / good).write_bytes(b"weights")
+    assert zoo_cmd.downloaded("https://example.invalid/" + good) == str(tmp_path / good)
+    assert zoo_cmd.downloaded(p.checkpoint_url) is None
+    monkeypatch.setattr(zoo_cmd, "downloaded", lambda url: "/x" if url == p.checkpoint_url else None)
+    assert main(["zoo", "coco"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines()
+                if ln.strip().startswith("td-hm_res50_8xb64-210e_coco-256x192 "))
+    assert line.rstrip().endswith("downloaded")
 
 
 def test_cli_json_filter(capsys):
     assert main(["zoo", "crowdpose", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert sorted(d["name"] for d in data) == list_models("crowdpose") and len(data) == 4
-    assert all(d["dataset"] == "crowdpose" and d["num_keypoints"] == 14 for d in data)
+    assert sorted(d["name"] for d in data) == list_models("crowdpose") and len(data) == 5
+    assert all(d["dataset"] == "crowdpose" and d["model"]["num_keypoints"] == 14 for d in data)
 
 
 def test_cli_show(capsys):
     assert main(["zoo", "show", "res101_coco_384x288.py"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("td-hm_res101_8xb32-210e_coco-384x288") and "note:" in out
+    p = get_preset("res101_coco_384x288")
+    assert all(f"checkpoint: {r.checkpoint_url}" in out for r in p.results)     # each result's checkpoint
     assert main(["zoo", "show", "res50_jhmdb_sub2_256x256", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["split"] == "sub2"
 

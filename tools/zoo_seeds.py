@@ -1,6 +1,6 @@
 """Parse MMPose model-zoo markdown tables (the seed files) into plain rows.
 
-Used by ``tools/gen_zoo.py`` (which writes ``heatpose/models/zoo_*.py``); runs with any Python.
+Used by ``tools/gen_recipes.py`` (which writes ``heatpose/recipes/*.json``); runs with any Python.
 The test suite has its own, independent parser (tests/test_zoo.py)."""
 from __future__ import annotations
 

@@ -1,142 +1,181 @@
-"""From a model-zoo preset to an editable :class:`TrainConfig` (what ``heatpose config`` prints).
+"""From a recipe (:mod:`heatpose.recipes`) to an editable :class:`TrainConfig` (what
+``heatpose config`` prints and ``heatpose train NAME`` runs).
 
-Annotation files are made relative to ``--data-root`` (MMPose's ``data/<dataset>/`` prefix is
-dropped) and image folders follow the ``data_prefix`` of MMPose's configs for that dataset type.
+Every setting of a recipe's train section reaches the TrainConfig, or is named in
+:data:`NOT_USED` with the reason heatpose does not take it (tests/test_recipes_train.py
+enforces this).
+
+Paths: MMPose's configs write ``data/<folder>/<rest>``; heatpose's are relative to
+``--data-root``, the main train set's ``data/<folder>/``: its own files become ``<rest>``, files
+of other datasets (``data/aic/...`` in a COCO+AIC recipe) ``../<folder>/<rest>``, as MMPose's
+``data/`` layout puts them beside it.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from heatpose.engine.config import (AugmentConfig, ConfigError, DataConfig, ModelConfig,
                                     OptimConfig, TrainConfig, TrainSettings, is_config_file,
                                     load_config)
 
-# MMPose dataset type -> (reader name, train image prefix, val image prefix), from the
-# data_prefix of MMPose 1.3.2's top-down configs (relative to each dataset's data_root).
-DATASET_TYPES: Dict[str, Tuple[str, str, str]] = {
-    "CocoDataset": ("coco", "train2017/", "val2017/"),
-    "AicDataset": ("aic", "ai_challenger_keypoint_train_20170902/keypoint_train_images_20170902/",
-                   "ai_challenger_keypoint_validation_20170911/"
-                   "keypoint_validation_images_20170911/"),
-    "CrowdPoseDataset": ("crowdpose", "images/", "images/"),
-    "OCHumanDataset": ("ochuman", "images/", "images/"),
-    "MhpDataset": ("mhp", "train/images/", "val/images/"),
-    "MpiiDataset": ("mpii", "images/", "images/"),
-    "MpiiTrbDataset": ("mpii_trb", "images/", "images/"),
-    "HalpeDataset": ("halpe", "hico_20160224_det/images/train2015/", "val2017/"),
-    "JhmdbDataset": ("jhmdb", "", ""),
-    "PoseTrack18Dataset": ("posetrack18", "", ""),
-    "DeepFashionDataset": ("deepfashion_full", "img/", "img/"),
-    "DeepFashion2Dataset": ("deepfashion2", "train/image/", "validation/image/"),
+# MMPose dataset class -> heatpose reader (a key of heatpose.data.readers.DATASET_FORMATS)
+DATASET_TYPES: Dict[str, str] = {
+    "CocoDataset": "coco", "AicDataset": "aic", "CrowdPoseDataset": "crowdpose",
+    "OCHumanDataset": "ochuman", "MhpDataset": "mhp", "MpiiDataset": "mpii",
+    "MpiiTrbDataset": "mpii_trb", "HalpeDataset": "halpe", "JhmdbDataset": "jhmdb",
+    "PoseTrack18Dataset": "posetrack18", "DeepFashion2Dataset": "deepfashion2",
+    "CocoWholeBodyDataset": "coco_wholebody", "HumanArtDataset": "humanart",
+    "ExlposeDataset": "exlpose", "UBody2dDataset": "ubody",
 }
 
-# MPII's head boxes for PCKh (MpiiDataset's headbox_file), relative to --data-root
-HEADBOX_FILES = {"mpii": "annotations/mpii_gt_val.mat"}
+# recipe train-section settings heatpose's trainer does not take, and why ("train.<key>" or
+# "train.<key>.<sub-key>"; "pipeline.<Step>" for a train pipeline step)
+NOT_USED: Dict[str, str] = {
+    "train.gpus": "the number of processes is the launcher's (torchrun); batch_size is per process",
+    "train.name_batch_per_gpu": "the batch the config name states; the config's batch_size is used",
+    "train.optim_wrapper": "heatpose has one optimizer wrapper; AmpOptimWrapper becomes train.amp",
+    "train.loss_scale": "torch.amp's dynamic loss scaling is used when train.amp is on",
+    "train.pretrained_cfg.type": "always 'Pretrained'",
+    "train.pretrained_cfg.checkpoint": "as written in the config; model.pretrained_backbone holds "
+                                       "it with torchvision:// resolved (train.pretrained)",
+    "train.param_scheduler": "LinearLR and MultiStepLR become optim.warmup_* / milestones / gamma "
+                             "(begin/end/by_epoch as MMPose's top-down recipes all set them)",
+    "train.loss": "heatpose trains with KeypointMSELoss(use_target_weight=True); MMPose's "
+                  "CombinedTargetMSELoss (UDP 'combined' codec) is not implemented",
+    "train.evaluator": "validation scores with the dataset's MMPose metric, chosen by data.dataset",
+    "train.save_best": "train.val_metric (the recipe's key metric) chooses best_<metric>.pth",
+    "train.test_data": "used by `heatpose test`, not by training",
+    "train.combined": "its metainfo is the model's keypoint schema (model.schema)",
+    "train.datasets.data_mode": "always 'topdown'",
+    "train.datasets.subset": "DeepFashion's subset is the reader name (deepfashion_upper/...)",
+    "train.datasets.sample_interval": "UBody's every-10th-frame sampling is not implemented",
+    "train.val_data.type": "the reader is data.dataset",
+    "train.val_data.data_mode": "always 'topdown'",
+    "train.val_data.subset": "DeepFashion's subset is the reader name",
+    "train.val_data.filter_cfg": "PoseTrack18 validation's bbox_score_thr 0.4 on detections is not "
+                                 "applied (validation uses ground-truth boxes unless val_bbox_file)",
+    "pipeline.LoadImage": "images are read as BGR uint8, as MMPose",
+    "pipeline.PackPoseInputs": "no packing step in heatpose",
+    "pipeline.GenerateTarget": "its encoder is model.codec; use_dataset_keypoint_weights is "
+                               "data.use_dataset_keypoint_weights",
+    "pipeline.TopdownAffine": "input_size and use_udp follow model.codec",
+    "pipeline.Albumentation": "not implemented (CoarseDropout / GridMask recipes train without it)",
+    "pipeline.PhotometricDistortion": "not implemented (the photometric recipe trains without it)",
+}
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
-def relative_to_root(path: Optional[str]) -> Optional[str]:
-    """``data/coco/annotations/x.json`` -> ``annotations/x.json`` (MMPose paths start at the
-    repository; heatpose's are relative to ``--data-root``)."""
+def relative_to_root(path: Optional[str], own_folder: Optional[str] = None) -> Optional[str]:
+    """``data/coco/annotations/x.json`` -> ``annotations/x.json`` (relative to ``--data-root``),
+    or ``../aic/annotations/x.json`` when ``own_folder`` is another dataset's folder."""
     if not path:
         return None
     parts = str(path).split("/")
     if len(parts) > 2 and parts[0] == "data":
-        return "/".join(parts[2:])
+        if own_folder is None or parts[1] == own_folder:
+            return "/".join(parts[2:])
+        return "/".join([".."] + parts[1:])
     return str(path)
 
 
+def _folder(path: Optional[str]) -> Optional[str]:
+    parts = str(path or "").split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "data" else None
+
+
+def reader_name(ds: Dict[str, Any]) -> str:
+    """The heatpose reader of an MMPose dataset entry of a recipe."""
+    if ds["type"] == "DeepFashionDataset":
+        return f"deepfashion_{ds['subset']}"
+    if ds["type"] not in DATASET_TYPES:
+        raise ConfigError(f"MMPose dataset type {ds['type']!r} has no heatpose reader")
+    return DATASET_TYPES[ds["type"]]
+
+
+def _mapping(ds: Dict[str, Any]) -> Optional[List[List[int]]]:
+    conv = ds.get("keypoint_converter")
+    return [list(m) for m in conv["mapping"]] if conv else None
+
+
+def augment_config(recipe: Any) -> AugmentConfig:
+    """RandomFlip / RandomHalfBody / RandomBBoxTransform of the recipe's train pipeline."""
+    t = recipe.train
+    flip = t.step("RandomFlip") or {"prob": 0.0}
+    half = t.step("RandomHalfBody")
+    bbt = t.step("RandomBBoxTransform")
+    if flip.get("direction", "horizontal") != "horizontal":
+        raise ConfigError(f"{recipe.name}: RandomFlip direction {flip['direction']!r} is not supported")
+    kw: Dict[str, Any] = {"enabled": True, "flip_prob": float(flip["prob"])}
+    if half is None:
+        kw["half_body_prob"] = 0.0
+    else:
+        kw.update(half_body_prob=float(half["prob"]),
+                  half_body_min_total_keypoints=int(half["min_total_keypoints"]),
+                  half_body_upper_prioritized_prob=float(half["upper_prioritized_prob"]),
+                  half_body_padding=float(half["padding"]))
+    for key in ("shift_factor", "shift_prob", "scale_prob", "rotate_factor", "rotate_prob"):
+        kw[key] = float(bbt[key])
+    kw["scale_factor"] = tuple(float(v) for v in bbt["scale_factor"])
+    return AugmentConfig(**kw)
+
+
 def config_from_preset(preset: Any) -> TrainConfig:
-    """The full training config of a zoo preset (its MMPose config's settings)."""
-    t: Dict[str, Any] = dict(_get(preset, "training") or {})
-    name = str(_get(preset, "name"))
-    dataset = str(_get(preset, "dataset") or "coco")
-    n_deconv = int(_get(preset, "num_deconv") or 0)
-    codec = dict(t.get("target_codec") or _get(preset, "codec") or {})
-    train_sets = t.get("train_data") or [{}]
-    train0 = train_sets[0] if isinstance(train_sets, list) else train_sets
-    test = t.get("test_data") or {}
-    reader, train_prefix, val_prefix = DATASET_TYPES.get(
-        str(train0.get("type", "")), (dataset, "", ""))
-    from heatpose.data.readers import DATASET_FORMATS
-    if dataset in DATASET_FORMATS:
-        reader = dataset
-    half = t.get("half_body")
-    bbt = t.get("bbox_transform") or {}
-    aug = AugmentConfig(
-        enabled=True, flip_prob=float(t.get("flip_prob", 0.5)),
-        half_body_prob=float(half.get("prob", 0.3)) if half else 0.0,
-        half_body_min_total_keypoints=int(half.get("min_total_keypoints", 9)) if half else 9,
-        half_body_upper_prioritized_prob=float(half.get("upper_prioritized_prob", 0.7))
-        if half else 0.7,
-        half_body_padding=float(half.get("padding", 1.5)) if half else 1.5,
-        shift_factor=float(bbt.get("shift_factor", 0.16)),
-        shift_prob=float(bbt.get("shift_prob", 0.3)),
-        scale_factor=tuple(float(v) for v in bbt.get("scale_factor", (0.5, 1.5))),
-        scale_prob=float(bbt.get("scale_prob", 1.0)),
-        rotate_factor=float(bbt.get("rotate_factor", 80.0)),
-        rotate_prob=float(bbt.get("rotate_prob", 0.6)))
-    flip = _get(preset, "flip_test")
-    flip_test = bool(flip.get("enabled", True)) if isinstance(flip, dict) else bool(
-        True if flip is None else flip)
-    warm = t.get("warmup") or {}
-    base_batch = t.get("auto_scale_lr_base_batch") or \
-        int(t.get("gpus", 8)) * int(t.get("batch_per_gpu", 64))
-    vis_loss = t.get("visibility_loss") or {}
+    """The full training config of a recipe (its MMPose config's settings, see NOT_USED)."""
     from heatpose.engine.validate import val_metric_name
 
-    key_metric = _get(preset, "key_metric")
+    r, t = preset, preset.train
+    main, *extra = t.datasets
+    own = _folder(main.get("ann_file"))
+    reader = reader_name(main)
+    warm = t.scheduler("LinearLR") or {"end": 0, "start_factor": 1.0}
+    steps = t.scheduler("MultiStepLR") or {"milestones": [], "gamma": 1.0}
+    vis_loss = t.vis_loss or {}
     model = ModelConfig(
-        name=name, backbone=str(_get(preset, "backbone")),
-        deconv_out_channels=(256,) * n_deconv, deconv_kernel_sizes=(4,) * n_deconv,
-        visibility_head=bool(_get(preset, "visibility_head")),
-        vis_loss_weight=float(vis_loss.get("loss_weight", 1e-3)),
-        schema=_schema_name(preset, dataset), codec=codec, flip_test=flip_test,
-        init_checkpoint=t.get("load_from"))
+        name=r.name, backbone=r.backbone,
+        deconv_out_channels=tuple(r.model.deconv_out_channels),
+        deconv_kernel_sizes=tuple(r.model.deconv_kernel_sizes),
+        visibility_head=r.visibility_head,
+        **({"vis_loss_weight": float(vis_loss["loss_weight"])} if "loss_weight" in vis_loss else {}),
+        schema=r.dataset, codec=dict(t.codec), flip_test=r.test.flip_test,
+        flip_shift=r.test.shift_heatmap, init_checkpoint=t.load_from,
+        pretrained_backbone=t.pretrained,
+        pretrained_backbone_prefix=(t.pretrained_cfg or {}).get("prefix"))
+    val = t.val_data
+    center = t.step("GetBBoxCenterScale") or {}
     data = DataConfig(
         dataset=reader,
-        train_ann_file=relative_to_root(train0.get("ann_file")) or "",
-        train_img_prefix=train_prefix,
-        val_ann_file=relative_to_root(test.get("ann_file")),
-        val_img_prefix=val_prefix,
-        val_bbox_file=relative_to_root(test.get("bbox_file")),
-        val_headbox_file=relative_to_root(test.get("headbox_file")) or HEADBOX_FILES.get(reader),
-        use_dataset_keypoint_weights=bool(t.get("use_dataset_joint_weights", False)),
-        augment=aug)
+        train_ann_file=relative_to_root(main.get("ann_file")) or "",
+        train_img_prefix=relative_to_root(main.get("img_prefix")) or "",
+        val_ann_file=relative_to_root(val.get("ann_file"), own),
+        val_img_prefix=relative_to_root(val.get("img_prefix"), own) or "",
+        val_bbox_file=relative_to_root(val.get("bbox_file"), own),
+        val_headbox_file=relative_to_root(val.get("headbox_file"), own),
+        **({"bbox_padding": float(center["padding"])} if "padding" in center else {}),
+        use_dataset_keypoint_weights=t.use_dataset_keypoint_weights,
+        train_keypoint_mapping=_mapping(main),
+        extra_train_sets=[{"dataset": reader_name(d),
+                           "ann_file": relative_to_root(d.get("ann_file"), own),
+                           "img_prefix": relative_to_root(d.get("img_prefix"), own) or "",
+                           "keypoint_mapping": _mapping(d)} for d in extra],
+        augment=augment_config(r))
     optim = OptimConfig(
-        type=str(t.get("optimizer", "Adam")), lr=float(t.get("base_lr", 5e-4)),
-        warmup_iters=int(warm.get("iters", 500)),
-        warmup_start_factor=float(warm.get("start_factor", 0.001)),
-        milestones=tuple(int(m) for m in t.get("lr_milestones", (170, 200))),
-        gamma=float(t.get("lr_gamma", 0.1)), base_batch_size=int(base_batch))
-    epochs = int(t.get("epochs", 210))
-    train = TrainSettings(epochs=epochs, batch_size=int(t.get("batch_per_gpu", 64)),
-                          val_interval=10, checkpoint_interval=10,
-                          val_metric=val_metric_name(key_metric and str(key_metric), reader))
-    return TrainConfig(preset=name, model=model, data=data, optim=optim, train=train)
-
-
-def _schema_name(preset: Any, dataset: str) -> str:
-    """Built-in schema name of a preset (e.g. ``coco`` for ``coco-aic`` models)."""
-    try:
-        from heatpose.schema import schema_for_dataset
-
-        return schema_for_dataset(dataset).name
-    except Exception:       # noqa: BLE001 - any failure: fall back to the dataset name
-        return dataset
+        type=str(t.optimizer["type"]), lr=float(t.optimizer["lr"]),
+        weight_decay=float(t.optimizer.get("weight_decay", 0.0)),
+        warmup_iters=int(warm["end"]), warmup_start_factor=float(warm["start_factor"]),
+        milestones=tuple(int(m) for m in steps["milestones"]), gamma=float(steps["gamma"]),
+        base_batch_size=int(t.auto_scale_lr_base_batch or t.gpus * t.batch_per_gpu))
+    train = TrainSettings(
+        epochs=int(t.max_epochs), batch_size=int(t.batch_per_gpu), val_interval=int(t.val_interval),
+        checkpoint_interval=int(t.checkpoint_interval or t.val_interval),
+        val_metric=val_metric_name(r.key_metric, reader), amp=bool(t.amp))
+    return TrainConfig(preset=r.name, model=model, data=data, optim=optim, train=train)
 
 
 def resolve_config(name_or_file: str) -> TrainConfig:
-    """A config file (JSON/YAML) or a zoo preset name (1.x config name or 0.x alias)."""
+    """A config file (JSON/YAML) or a recipe name (1.x config name, 0.x alias, ...)."""
     if is_config_file(name_or_file):
         return load_config(name_or_file)
     if name_or_file.lower().endswith((".json", ".yaml", ".yml")):
         raise ConfigError(f"{name_or_file}: config file not found")
-    from heatpose.models.zoo import get_preset
+    from heatpose.recipes import get_recipe
 
-    return config_from_preset(get_preset(name_or_file))
+    return config_from_preset(get_recipe(name_or_file))

@@ -1,5 +1,7 @@
-"""Building estimators: from a zoo name, from an architecture description, from a checkpoint."""
+"""Building estimators: from a recipe name, from an architecture description, from a checkpoint."""
 from __future__ import annotations
+
+import warnings
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,10 +49,12 @@ class Architecture:
 
     @classmethod
     def from_preset(cls, preset: Any) -> "Architecture":
-        n = int(preset.num_deconv)
-        return cls(backbone=preset.backbone, num_keypoints=int(preset.num_keypoints),
-                   deconv_out_channels=(256,) * n, deconv_kernel_sizes=(4,) * n,
-                   visibility_head=bool(preset.visibility_head))
+        """The network of a :class:`~heatpose.recipes.Recipe`."""
+        m = preset.model
+        return cls(backbone=m.backbone, num_keypoints=int(m.num_keypoints),
+                   deconv_out_channels=tuple(m.deconv_out_channels),
+                   deconv_kernel_sizes=tuple(m.deconv_kernel_sizes),
+                   visibility_head=bool(m.visibility_head))
 
 
 def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
@@ -64,7 +68,9 @@ def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
         raise ValueError(f"flip_indices has {len(flip_indices)} entries for "
                          f"{arch.num_keypoints} keypoints")
     backbone = build_backbone(arch.backbone, **arch.backbone_kwargs)
-    head: torch.nn.Module = HeatmapHead(backbone.out_channels, arch.num_keypoints,
+    # UDP 'combined' codecs predict 3 maps per keypoint (class map, x and y offsets)
+    out_channels = arch.num_keypoints * int(getattr(codec, "num_channels_per_keypoint", 1))
+    head: torch.nn.Module = HeatmapHead(backbone.out_channels, out_channels,
                                         deconv_out_channels=arch.deconv_out_channels,
                                         deconv_kernel_sizes=arch.deconv_kernel_sizes)
     if arch.visibility_head:
@@ -76,54 +82,72 @@ def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
 
 
 def list_models(filter: Optional[str] = None) -> List[str]:
-    """Names (MMPose 1.x style) of every model-zoo preset, optionally filtered by substring."""
-    from heatpose.models.zoo import list_models as _list
+    """Names (MMPose 1.x config names) of every recipe, optionally filtered by substring."""
+    from heatpose.recipes import list_names
 
-    return _list(filter)
+    return list_names(filter)
+
+
+class RandomWeightsWarning(UserWarning):
+    """``build_model`` was given neither ``pretrained=True`` nor a ``checkpoint``."""
+
+
+class InferredSettingsWarning(UserWarning):
+    """``build_model`` built a model from a config name that is not a recipe."""
 
 
 def build_model(name: str, checkpoint: Optional[PathLike] = None, pretrained: bool = False,
                 device: Union[str, torch.device] = "cpu", flip_test: Optional[bool] = None
                 ) -> TopdownEstimator:
-    """Build the zoo model ``name`` (1.x config name or 0.x alias), eval mode.
+    """Build the model of recipe ``name`` (MMPose 1.x config name, 0.x alias, config path or
+    checkpoint file name; see :mod:`heatpose.recipes`), in eval mode.
 
     ``checkpoint``: a file to load (any supported layout); ``pretrained=True`` downloads the
-    preset's published checkpoint into the cache (HEATPOSE_HOME) and loads it."""
-    from heatpose.errors import UnknownModelError
-    from heatpose.models.zoo import get_preset
-    from heatpose.schema import get_schema
-
-    try:
-        preset = get_preset(name)
-    except UnknownModelError:
-        preset = None
-        model = _build_from_config_name(name)       # an MMPose config outside the zoo tables
-        if model is None:
-            raise
-    else:
-        schema = get_schema(preset.dataset)
-        flip = preset.flip_test
-        model = build_estimator(Architecture.from_preset(preset), dict(preset.codec),
-                                schema.flip_indices, name=preset.name, schema=schema,
-                                preset=preset, flip_shift=flip["shift_heatmap"],
-                                flip_test=flip["enabled"])
+    recipe's published checkpoint into the cache (HEATPOSE_HOME) and loads it. With neither,
+    the weights are random and a :class:`RandomWeightsWarning` says so. An MMPose ``td-hm*``
+    config name that is not a recipe is built from what its name says, with an
+    :class:`InferredSettingsWarning`."""
+    model = build_named_model(name)
     if flip_test is not None:
         model.flip_test = flip_test
     if checkpoint is None and pretrained:
         from heatpose.inference.download import download
 
-        if preset is None or not preset.checkpoint_url:
-            raise CheckpointError(f"{name}: the model zoo lists no checkpoint for it")
-        checkpoint = download(preset.checkpoint_url)
+        url = model.preset.checkpoint_url if model.preset is not None else None
+        if not url:
+            raise CheckpointError(f"{name}: no published checkpoint for this model")
+        checkpoint = download(url)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
+    else:
+        warnings.warn(f"{model.name}: built with random weights (pass pretrained=True for the "
+                      "published checkpoint, or checkpoint=PATH)", RandomWeightsWarning, stacklevel=2)
     return model.to(device).eval()
 
 
+def build_named_model(name: str) -> TopdownEstimator:
+    """The network of recipe ``name`` with random weights, silently (for training and for
+    loading a checkpoint into it); a non-recipe ``td-hm*`` name is read from the name, with an
+    :class:`InferredSettingsWarning`. Raises UnknownModelError for other names."""
+    from heatpose.recipes import find_recipe, get_recipe
+    from heatpose.schema import get_schema
+
+    recipe = find_recipe(name)
+    if recipe is None:
+        model = _build_from_config_name(name)       # an MMPose config name that is not a recipe
+        if model is None:
+            get_recipe(name)                        # raises UnknownModelError with close matches
+        return model
+    schema = get_schema(recipe.dataset)
+    return build_estimator(Architecture.from_preset(recipe), recipe.codec, schema.flip_indices,
+                           name=recipe.name, schema=schema, preset=recipe,
+                           flip_shift=recipe.test.shift_heatmap, flip_test=recipe.test.flip_test)
+
+
 def _build_from_config_name(name: str) -> Optional[TopdownEstimator]:
-    """A model for an MMPose top-down heatmap config name that is not a zoo row (e.g.
-    ``td-hm_hrnet-w32_dark-8xb64-210e_coco-384x288``), read from the name alone; None if the
-    name does not say enough (backbone, dataset, input size)."""
+    """A model for an MMPose top-down heatmap config name that is not a recipe, read from the
+    name alone (with a warning saying what was inferred); None if the name does not say enough
+    (backbone, dataset, input size)."""
     import re
 
     from heatpose.errors import HeatposeError
@@ -145,7 +169,14 @@ def _build_from_config_name(name: str) -> Optional[TopdownEstimator]:
     n = parsed.num_deconv
     arch = Architecture(parsed.backbone, schema.num_keypoints, (256,) * n, (4,) * n,
                         parsed.visibility_head)
-    return build_estimator(arch, codec, schema.flip_indices, name=base, schema=schema)
+    model = build_estimator(arch, codec, schema.flip_indices, name=base, schema=schema)
+    warnings.warn(
+        f"{base}: not an MMPose 1.3.2 recipe; settings inferred from the name: {parsed.backbone}, "
+        f"{n} deconv layers, {schema.name} keypoints ({schema.num_keypoints}), codec {codec} "
+        f"(sigma 2, or 3 from 288 px wide; other codec arguments at their defaults), flip test on "
+        f"with the codec's flip shift ({model.flip_shift}). Use a recipe name (`heatpose zoo`) for "
+        "exact settings", InferredSettingsWarning, stacklevel=3)
+    return model
 
 
 def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> TopdownEstimator:
@@ -165,8 +196,8 @@ def model_from_checkpoint(state: Dict[str, torch.Tensor], meta: Dict[str, Any], 
     arch = meta.get("architecture")
     if not isinstance(arch, dict) or "codec" not in meta or "flip_indices" not in meta:
         name = meta.get("model_name")
-        if name:                                   # a zoo model saved without full metadata
-            model = build_model(str(name))
+        if name:                                   # a recipe model saved without full metadata
+            model = build_named_model(str(name))
             load_state_dict_checked(model, state, source=str(path))
             return model.to(device).eval()
         raise CheckpointError(f"{path}: no heatpose metadata (architecture, codec, flip_indices); "
@@ -178,13 +209,9 @@ def model_from_checkpoint(state: Dict[str, torch.Tensor], meta: Dict[str, Any], 
         schema = KeypointSchema.from_dict(meta["schema"])
     preset = None
     if meta.get("model_name"):
-        from heatpose.models.zoo import get_preset
-        from heatpose.errors import UnknownModelError
+        from heatpose.recipes import find_recipe
 
-        try:
-            preset = get_preset(str(meta["model_name"]))
-        except UnknownModelError:
-            preset = None                          # a custom model: its meta is all we need
+        preset = find_recipe(str(meta["model_name"]))  # None for a custom model: its meta is enough
     model = build_estimator(Architecture.from_dict(arch), meta["codec"], meta["flip_indices"],
                             name=meta.get("model_name"), schema=schema, preset=preset,
                             flip_test=bool(meta.get("flip_test", True)),

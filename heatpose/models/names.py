@@ -3,7 +3,8 @@
 MMPose names configs ``td-hm[-vis]_<backbone>[-2deconv][_dark|_udp][-|_]<gpus>xb<batch>-<epochs>e_
 <dataset>-<h>x<w>``; 0.x names read ``<backbone>[_2deconv]_<dataset>_<h>x<w>[_dark|_udp]``.
 This module turns such a name into an :class:`~heatpose.models.build.Architecture` and codec
-settings, so that models outside the zoo table can still be built by name.
+settings, so that models that are not recipes (:mod:`heatpose.recipes`) can still be built by
+name; ``build_model`` then warns that their settings are inferred.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class ParsedName:
 
     def codec_dict(self) -> Dict[str, Any]:
         """MMPose codec config this name implies (heatmap = input / 4, or / 8 with 2 deconvs;
-        sigma 2, or 3 for inputs of 288 px width and wider; DARK blur 11, or 17 at sigma 3)."""
+        sigma 2, or 3 for inputs of 288 px width and wider, as every MMPose 1.3.2 recipe; the
+        codec's own defaults otherwise, e.g. DARK blur kernel 11)."""
         if self.input_size is None:
             raise ValueError("the name carries no input size")
         w, h = self.input_size
@@ -41,7 +43,7 @@ class ParsedName:
             return {"type": "UDPHeatmap", **d}
         d = {"type": "MSRAHeatmap", **d}
         if self.codec_kind == "dark":
-            d.update(unbiased=True, blur_kernel_size=17 if sigma == 3 else 11)
+            d.update(unbiased=True)
         return d
 
 
