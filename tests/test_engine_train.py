@@ -40,6 +40,9 @@ def _threads():
     torch.set_num_threads(old)
 
 
+COCO_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
 def tiny(*extra: str) -> TrainConfig:
     return apply_overrides(TrainConfig(), TINY + list(extra))
 
@@ -58,7 +61,9 @@ def test_loss_falls_on_coco_mini(tmp_path, data_dir):
     assert result.metrics and "AP" in result.metrics[0] and "PCK@0.05" in result.metrics[0]
     assert (tmp_path / "best_AP.pth").is_file() and (tmp_path / "latest.pth").is_file()
     log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert any(x["mode"] == "val" for x in log)
+    val = [x for x in log if x["mode"] == "val"]
+    # the metric names of `heatpose test` / `eval --json` (and metrics.json)
+    assert val and set(COCO_NAMES) <= set(val[0]), sorted(val[0])
     assert all({"loss", "lr", "samples_per_s"} <= set(x) for x in log if x["mode"] == "train")
 
 
@@ -221,7 +226,7 @@ def test_custom_schema_on_coco_format_data(tmp_path, data_dir):
 SMALL_NET = ["model.backbone=resnet18",
              'model.backbone_kwargs={"stem_channels": 8, "base_channels": 8}',
              "model.deconv_out_channels=[32,32,32]", "model.deconv_kernel_sizes=[4,4,4]",
-             "model.init_checkpoint=null",
+             "model.init_checkpoint=null", "model.pretrained_backbone=null",
              'model.codec={"type": "MSRAHeatmap", "input_size": [64, 64], '
              '"heatmap_size": [16, 16], "sigma": 2}',
              "data.num_workers=0", "data.val_bbox_file=null", "optim.auto_scale_lr=false",
@@ -330,6 +335,14 @@ def test_best_checkpoint_follows_the_key_metric(tmp_path, data_dir, monkeypatch)
         files = sorted(p.name for p in work.glob("best_*.pth"))
         assert files == [f"best_{name}.pth"]
         assert read_training_state(work / files[0])["progress"]["epoch"] == epoch
+
+
+def test_val_metric_names_follow_the_shared_scheme():
+    from heatpose.engine.validate import val_metric_name
+
+    assert [val_metric_name(m, "coco") for m in ("AP .5", "AP (M)", "AR .75", "AP50", None)] \
+        == ["AP50", "APm", "AR75", "AP50", "AP"]
+    assert val_metric_name("Mean", "mpii") == "PCK" and val_metric_name(None, "fld") == "PCK"
 
 
 def test_mpii_validation_needs_head_boxes(tmp_path, data_dir):

@@ -26,6 +26,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set model.backbone=resnet18 "
                         "(repeatable; values are JSON or plain text)")
+    p.add_argument("--strict-data", action="store_true",
+                   help="stop at the first unreadable sample (default: skip and count them; "
+                        "train.skip_bad_samples)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from WORK_DIR/latest.pth (or the given checkpoint)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -47,6 +50,8 @@ def build_config(args: argparse.Namespace) -> Any:
             if value < 1:
                 raise InputError(f"--{flag.replace('_', '-')} {value}: must be at least 1")
             overrides.append(f"{key}={value}")
+    if getattr(args, "strict_data", False):
+        overrides.append("train.skip_bad_samples=false")
     return apply_overrides(cfg, overrides)
 
 

@@ -92,13 +92,15 @@ def build_dataset(cfg: TrainConfig, data_root: Path, split: str, schema: Any, co
 
 
 def build_loader(dataset: TopdownDataset, info: DistInfo, batch_size: int, shuffle: bool,
-                 num_workers: int, seed: int, drop_last: bool) -> Tuple[DataLoader,
-                                                                      ResumableSampler]:
-    """DataLoader over this process's shard (``ResumableSampler``), collating top-down items."""
+                 num_workers: int, seed: int, drop_last: bool, collate_fn: Any = None
+                 ) -> Tuple[DataLoader, ResumableSampler]:
+    """DataLoader over this process's shard (``ResumableSampler``), collating top-down items
+    (``collate_fn``, default :func:`collate_topdown`)."""
     sampler = ResumableSampler(dataset, info, shuffle=shuffle, seed=seed, drop_last=False)
     workers = max(0, min(int(num_workers), os.cpu_count() or 1))
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler,
-                        num_workers=workers, collate_fn=collate_topdown, drop_last=drop_last,
+                        num_workers=workers, collate_fn=collate_fn or collate_topdown,
+                        drop_last=drop_last,
                         persistent_workers=False, pin_memory=False)
     return loader, sampler
 

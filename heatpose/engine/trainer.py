@@ -10,11 +10,20 @@ stops mid-epoch), validation every ``val_interval`` epochs (keeping ``best_<metr
 metric being the preset's key metric unless ``train.val_metric`` says otherwise). Every file
 is a self-describing model file that also holds what ``--resume`` needs. Ctrl-C finishes the
 running iteration, writes ``latest.pth`` and stops (a second Ctrl-C stops at once).
+
+Faults (details in :mod:`heatpose.engine.samples` and :mod:`heatpose.engine.health`):
+unreadable samples (missing or corrupt image, non-finite or empty box) are skipped and counted
+with one line naming file and record (``train.skip_bad_samples=false``: the first one stops
+the run); a non-finite loss or gradient stops with one line before the weights change (or,
+``train.on_nonfinite=skip``, skips the step); a runaway loss stops (``train.divergence_factor``).
+Any other exception first saves ``latest.pth`` (health stops: ``emergency.pth``, keeping the
+last good ``latest.pth``), never a checkpoint with non-finite weights. A start or resume removes
+the temporary files of a save that was killed and drops log records after the resumed
+iteration. The run ends with a summary table on the log stream.
 """
 from __future__ import annotations
 
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +35,20 @@ from heatpose.engine.config import ConfigError, TrainConfig
 from heatpose.engine.data import build_dataset, build_loader, iters_per_epoch
 from heatpose.engine.distributed import (DistInfo, barrier, broadcast_object, env_dist_info,
                                          process_device, reduce_mean, unwrap, wrap_model)
-from heatpose.engine.logging import TrainLogger
+from heatpose.engine.health import (MAX_CONSECUTIVE_SKIPS, BufferSnapshot, LossWatch,
+                                    TrainingHealthError, check_fault_settings,
+                                    first_nonfinite, grad_norm, remove_partial_saves)
+from heatpose.engine.interrupt import StopFlag
+from heatpose.engine.logging import TrainLogger, train_summary
 from heatpose.engine.model import (TrainStep, build_training_model, load_config_schema,
                                    training_model_name, unpack_batch)
 from heatpose.engine.optim import build_optimizer, build_scheduler
+from heatpose.engine.samples import SafeSamples, SkipCounter, collate_skipping
 from heatpose.engine.state import (Progress, read_training_state, rng_state, seed_everything,
                                    set_rng_state)
 from heatpose.engine.validate import (build_val_dataset, compute_metrics, gather_predictions,
                                       predict_loader, val_metric_name, val_rule_for)
+from heatpose.data.dataset import collate_topdown
 from heatpose.errors import CheckpointError
 
 PathLike = Union[str, Path]
@@ -52,32 +67,9 @@ class TrainResult:
     best_metric: Optional[str] = None
     checkpoints: List[str] = field(default_factory=list)
     interrupted: bool = False
-
-
-class _StopFlag:
-    """SIGINT sets a flag the loop checks between iterations (a second SIGINT interrupts)."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self._old: Any = None
-
-    def __enter__(self) -> "_StopFlag":
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:                      # not the main thread: no handler
-            self._old = None
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.stop = True
-        signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            try:
-                signal.signal(signal.SIGINT, self._old)
-            except ValueError:
-                pass
+    skipped_samples: int = 0
+    skipped_steps: int = 0
+    seconds: float = 0.0
 
 
 class Trainer:
@@ -106,6 +98,7 @@ class Trainer:
                     "log_interval"):
             if getattr(t, key) < 1:
                 raise ConfigError(f"train.{key} = {getattr(t, key)}: must be at least 1")
+        check_fault_settings(t)
         # resolved in place, so that the saved config and the caller see what chose the best
         t.val_metric = val_metric_name(t.val_metric, cfg.data.dataset)
         t.val_rule = val_rule_for(t.val_rule, t.val_metric)
@@ -118,23 +111,28 @@ class Trainer:
                                          self.info.world_size)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.train_set = build_dataset(cfg, self.data_root, "train", self.schema,
-                                       self.model.codec)
+        collate = collate_skipping(collate_topdown)
+        self.train_set = SafeSamples(build_dataset(cfg, self.data_root, "train", self.schema,
+                                                   self.model.codec))
         self.train_loader, self.train_sampler = build_loader(
-            self.train_set, self.info, t.batch_size, True, cfg.data.num_workers, t.seed, False)
+            self.train_set, self.info, t.batch_size, True, cfg.data.num_workers, t.seed, False,
+            collate_fn=collate)
         self.iters_per_epoch = iters_per_epoch(len(self.train_set), t.batch_size,
                                                self.info.world_size, False)
         self.val_loader = None
         self.val_records: List[Any] = []
         if cfg.data.val_ann_file:
-            val_set = build_val_dataset(cfg, self.data_root, self.schema, self.model.codec)
+            val_set = SafeSamples(build_val_dataset(cfg, self.data_root, self.schema,
+                                                    self.model.codec))
             self.val_records = list(val_set.records)
             self.val_loader, _ = build_loader(val_set, self.info, cfg.data.val_batch_size,
-                                              False, cfg.data.num_workers, t.seed, False)
+                                              False, cfg.data.num_workers, t.seed, False,
+                                              collate_fn=collate)
         self.total_iters = t.epochs * self.iters_per_epoch
         if t.max_iters is not None:
             self.total_iters = min(self.total_iters, int(t.max_iters))
         self.progress = Progress()
+        partial = remove_partial_saves(self.work_dir) if self.info.is_main else (0, 0)
         if resume:
             path = Path(resume) if not isinstance(resume, bool) else self.work_dir / "latest.pth"
             if path.is_file():
@@ -142,17 +140,34 @@ class Trainer:
             elif not isinstance(resume, bool):
                 raise CheckpointError(f"{path}: checkpoint to resume from not found")
         self.logger = TrainLogger(self.work_dir, self.total_iters, enabled=self.info.is_main,
-                                  stream=stream)
+                                  stream=stream, start_iter=self.progress.iteration,
+                                  log_interval=t.log_interval, log_seconds=t.log_seconds)
+        if partial[0]:
+            self.logger.message(f"removed {partial[0]} unfinished checkpoint file(s) (*.tmp, "
+                                f"{partial[1] / 1e6:.1f} MB) left by an interrupted save")
         if resume and self.progress.iteration == 0 and isinstance(resume, bool):
             self.logger.message(f"no checkpoint in {self.work_dir}; starting from scratch")
+        self.skips = SkipCounter(t.skip_bad_samples, report=self.logger.message)
+        self.val_skips = SkipCounter(t.skip_bad_samples, report=self.logger.message)
+        self.loss_watch = LossWatch(t.divergence_factor)
+        self.buffers = BufferSnapshot(self.model)
+        self.skipped_steps = 0
+        self._skips_in_a_row = 0
+        self._updating = False          # inside optimizer.step: the state is half-updated
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, name: str) -> Path:
-        """Write ``work_dir/name`` (main process only): model file + resumable state."""
+        """Write ``work_dir/name`` (main process only): model file + resumable state.
+        Weights or buffers that are not finite are never written (TrainingHealthError)."""
         from heatpose.models.build import save_model
 
         path = self.work_dir / name
         if self.info.is_main:
+            bad = first_nonfinite(self.model.state_dict())
+            if bad is not None:
+                raise TrainingHealthError(
+                    f"{path}: not written: {bad} is not finite after iteration "
+                    f"{self.progress.iteration}; lower optim.lr or set optim.grad_clip_norm")
             save_model(self.model, path, optimizer=self.optimizer.state_dict(),
                        scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
                        rng=rng_state(), progress=self.progress.to_dict(),
@@ -177,17 +192,61 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def train(self) -> TrainResult:
-        """Run until ``train.epochs`` (or ``train.max_iters``); returns a :class:`TrainResult`."""
+        """Run until ``train.epochs`` (or ``train.max_iters``); returns a :class:`TrainResult`.
+        Any exception but Ctrl-C saves an emergency checkpoint first (see module docstring)."""
         result = TrainResult(best=self.progress.best, best_metric=self.cfg.train.val_metric)
+        start = time.perf_counter()
         try:
-            with _StopFlag() as flag:
+            with StopFlag() as flag:
                 self._loop(result, flag)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            self.logger.end_epoch()
+            self._emergency_save(exc, result)
+            raise
         finally:
+            result.iteration, result.epoch = self.progress.iteration, self.progress.epoch
+            result.skipped_samples, result.skipped_steps = self.skips.count, self.skipped_steps
+            result.seconds = time.perf_counter() - start
+            self.logger.end_epoch()
+            self.logger.message(self.summary(result))
             self.logger.close()
-        result.iteration, result.epoch = self.progress.iteration, self.progress.epoch
         return result
 
-    def _loop(self, result: TrainResult, flag: _StopFlag) -> None:
+    def _emergency_save(self, exc: Exception, result: TrainResult) -> None:
+        """Save the state before the failed iteration: ``latest.pth`` (``emergency.pth`` when
+        the numbers went bad), unless it is half-updated or not finite."""
+        if not self.info.is_main:
+            return
+        name = "emergency.pth" if isinstance(exc, TrainingHealthError) else "latest.pth"
+        if self._updating:
+            self.logger.message(f"{type(exc).__name__} inside the optimizer step: no "
+                                "emergency checkpoint (the weights are half-updated)")
+            return
+        try:
+            path = self.save(name)
+        except Exception as err:                        # noqa: BLE001 - report, keep the cause
+            self.logger.message(f"no emergency checkpoint: {err}")
+            return
+        result.checkpoints.append(str(path))
+        if name == "latest.pth":
+            hint = "continue with --resume once the cause is fixed"
+        else:
+            hint = "the state when it stopped; the epoch_*.pth files are the regular checkpoints"
+        self.logger.message(f"stopped at iteration {self.progress.iteration} "
+                            f"({type(exc).__name__}); saved {path} ({hint})")
+
+    def summary(self, result: TrainResult) -> str:
+        """The end-of-run table (iterations, time, loss, best and last validation, skips)."""
+        p, t = self.progress, self.cfg.train
+        return train_summary(
+            p.iteration, self.total_iters, p.epoch, t.epochs, result.losses, result.seconds,
+            (t.val_metric, p.best, p.best_epoch), result.metrics[-1] if result.metrics else {},
+            (result.skipped_samples, self.val_skips.count, result.skipped_steps),
+            result.checkpoints[-1] if result.checkpoints else None)
+
+    def _loop(self, result: TrainResult, flag: StopFlag) -> None:
         t, p = self.cfg.train, self.progress
         self.logger.message(
             f"training {self.cfg.model.name or self.cfg.model.backbone}: {len(self.train_set)} "
@@ -198,21 +257,31 @@ class Trainer:
             self.train_set.set_epoch(p.epoch)
             self.train_sampler.set_epoch(p.epoch)
             self.train_sampler.set_start(p.iter_in_epoch * t.batch_size)
+            self.logger.start_epoch(p.epoch, t.epochs, self.iters_per_epoch, p.iter_in_epoch)
             tick, seen = time.perf_counter(), 0
             for batch in self.train_loader:
+                self.skips.batch(batch[3], 0 if batch[0] is None else len(batch[0]))
                 self.scheduler.apply(p.iteration, p.epoch)
                 values = self._step(batch)
                 p.iteration += 1
                 p.iter_in_epoch += 1
-                seen += len(batch[0]) * self.info.world_size
-                result.losses.append(values["loss"])
                 last = p.iteration >= self.total_iters
-                if p.iteration % t.log_interval == 0 or last or p.iter_in_epoch == 1:
+                if values is not None:
+                    seen += len(batch[0]) * self.info.world_size
+                    result.losses.append(values["loss"])
                     speed = seen / max(time.perf_counter() - tick, 1e-9)
-                    self.logger.train_step(p.iteration, p.epoch, values,
-                                           self.optimizer.param_groups[0]["lr"], speed)
+                    self.logger.train_step(
+                        p.iteration, p.epoch, values, self.optimizer.param_groups[0]["lr"],
+                        speed, force=last or p.iter_in_epoch in (1, self.iters_per_epoch))
+                    warning = self.loss_watch.update(p.iteration, values["loss"])
+                    if warning:
+                        raise TrainingHealthError(
+                            f"{warning}; stopped: lower optim.lr (now "
+                            f"{self.scheduler.base_lrs[0]:.3g}) or set optim.grad_clip_norm "
+                            f"(train.divergence_factor=0 turns this check off)")
                 if self._should_stop(flag):
                     result.interrupted = True
+                    self.logger.end_epoch()
                     result.checkpoints.append(str(self.save("latest.pth")))
                     barrier(self.info)
                     self.logger.message(f"interrupted at iteration {p.iteration}: saved "
@@ -220,35 +289,84 @@ class Trainer:
                     raise KeyboardInterrupt
                 if last:
                     break
+            self.logger.end_epoch()
             if p.iter_in_epoch >= self.iters_per_epoch:
                 self._end_epoch(result)
             elif p.iteration >= self.total_iters:
                 result.checkpoints.append(str(self.save("latest.pth")))
         barrier(self.info)
 
-    def _should_stop(self, flag: _StopFlag) -> bool:
+    def _should_stop(self, flag: StopFlag) -> bool:
         stop = torch.tensor(float(flag.stop))
         if self.info.distributed:
             stop = reduce_mean(stop.to(self.device), self.info).cpu()
         return bool(stop.item() > 0)
 
-    def _step(self, batch: Any) -> Dict[str, float]:
+    def _all_processes(self, ok: bool) -> bool:
+        """Whether ``ok`` holds on every process (one collective when distributed)."""
+        if not self.info.distributed:
+            return ok
+        value = reduce_mean(torch.tensor(float(ok), device=self.device), self.info)
+        return bool(value.item() >= 1.0)
+
+    def _step(self, batch: Any) -> Optional[Dict[str, float]]:
+        """One optimizer step on ``batch``; None when the step was skipped (no readable sample
+        on some process, or a non-finite loss/gradient with ``on_nonfinite=skip``)."""
+        p = self.progress
+        if not self._all_processes(batch[0] is not None):
+            return self._skip_step(f"iteration {p.iteration + 1}: no readable sample in the "
+                                   "batch", stop=False)
         images, heatmaps, weights = unpack_batch(batch, self.device)
         self.step_module.train()
+        self.buffers.take()
         with torch.autocast(self.device.type, enabled=self.amp):
             losses = self.step_module(images, heatmaps, weights)
-        loss = losses["loss"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at iteration "
-                                     f"{self.progress.iteration + 1}; lower optim.lr?")
+        values = {k: reduce_mean(v.float(), self.info) for k, v in losses.items()}
+        loss = float(values["loss"])
+        if not math.isfinite(loss):
+            return self._skip_step(f"loss is {loss} at iteration {p.iteration + 1} (epoch "
+                                   f"{p.epoch + 1})", stop=True)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.cfg.optim.grad_clip_norm:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip_norm)
+        self.scaler.scale(losses["loss"]).backward()
+        if self.amp:          # GradScaler skips steps with non-finite gradients itself
+            if self.cfg.optim.grad_clip_norm:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                               self.cfg.optim.grad_clip_norm)
+        else:
+            if self.cfg.optim.grad_clip_norm:
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                      self.cfg.optim.grad_clip_norm)
+            else:
+                norm = grad_norm(self.model.parameters())
+            if not bool(torch.isfinite(norm)):
+                return self._skip_step(f"gradient norm is {float(norm)} at iteration "
+                                       f"{p.iteration + 1} (epoch {p.epoch + 1})", stop=True)
+        self._updating = True
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return {k: float(reduce_mean(v.float(), self.info)) for k, v in losses.items()}
+        self._updating = False
+        self._skips_in_a_row = 0
+        return {k: float(v) for k, v in values.items()}
+
+    def _skip_step(self, what: str, stop: bool) -> None:
+        """Undo the forward pass's side effects and skip the step; with ``stop`` (non-finite
+        numbers) raise TrainingHealthError unless ``train.on_nonfinite=skip``."""
+        self.buffers.restore()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.skipped_steps += 1
+        self._skips_in_a_row += 1
+        if stop and (self.cfg.train.on_nonfinite == "stop"
+                     or self._skips_in_a_row > MAX_CONSECUTIVE_SKIPS):
+            why = (f" ({self._skips_in_a_row} steps in a row)"
+                   if self.cfg.train.on_nonfinite == "skip" else "")
+            raise TrainingHealthError(
+                f"{what}{why}; stopped before the weights changed: lower optim.lr (now "
+                f"{self.scheduler.base_lrs[0]:.3g}) or set optim.grad_clip_norm "
+                "(train.on_nonfinite=skip skips such steps)")
+        self.logger.message(f"{what}: step skipped")
+        return None
+
 
     def _end_epoch(self, result: TrainResult) -> None:
         t, p = self.cfg.train, self.progress
@@ -281,7 +399,17 @@ class Trainer:
         """Metrics of the current model on the val split (all processes take part)."""
         if self.val_loader is None:
             return {}
-        preds = predict_loader(self.model, self.val_loader, self.device, self.amp)
+        bar = self.logger.bar(len(self.val_loader), "validation")
+
+        def on_batch(meta: Dict[str, Any], n: int) -> None:
+            self.val_skips.batch(meta, n)
+            bar.update(1)
+
+        try:
+            preds = predict_loader(self.model, self.val_loader, self.device, self.amp,
+                                   on_batch=on_batch)
+        finally:
+            bar.close()
         preds = gather_predictions(preds, self.info)
         metrics = compute_metrics(self.cfg, self.data_root, self.schema, self.val_records,
                                   preds) if self.info.is_main else None

@@ -1,8 +1,9 @@
 """Validation during training: predict the val split (sharded over processes), gather the
 predictions on every process and score them with the shared test-split evaluation,
 :func:`heatpose.evaluation.dataset_metrics.evaluate_dataset` (the metric names, values and
-units MMPose 1.3.2's evaluator of that dataset reports: COCO-style ``AP``, ``AP .5``, ...;
-CrowdPose ``AP(E)``...; PoseTrack18 ``<joint> AP`` and ``AP`` (percent); MPII ``<joint> PCK``,
+units MMPose 1.3.2's evaluator of that dataset reports, under the short names ``heatpose test``
+and ``heatpose eval --json`` use: COCO-style ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``,
+``AR``, ``AR50``, ``AR75``, ``ARm``, ``ARl``; CrowdPose ``AP(E)``...; PoseTrack18 ``<joint> AP`` and ``AP`` (percent); MPII ``<joint> PCK``,
 ``PCK``, ``PCK@0.1`` (percent, needs head boxes); MPII-TRB ``PCKh``...; JHMDB ``PCK``/``tPCK``;
 DeepFashion(2) ``PCK``, ``AUC``, ``EPE``). Every dataset also reports the cheap
 ``PCK@0.05`` (box-normalised, fraction), useful on small sets; datasets the shared evaluation
@@ -16,7 +17,7 @@ unset, the dataset's zoo key metric (:data:`DEFAULT_KEY_METRIC`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -44,11 +45,14 @@ LOWER_IS_BETTER = ("EPE",)
 
 
 def val_metric_name(val_metric: Optional[str], dataset: str) -> str:
-    """The metric name that chooses ``best_<name>.pth``: ``val_metric`` (a reported name or a
-    zoo key metric, see :data:`KEY_METRIC_NAMES`), or the dataset's key metric when None."""
+    """The metric name that chooses ``best_<name>.pth``: ``val_metric`` (a reported name, its
+    MMPose long form such as ``AP .5``, or a zoo key metric, see :data:`KEY_METRIC_NAMES`), or
+    the dataset's key metric when None."""
+    from heatpose.evaluation.coco_eval import SHORT_NAMES     # MMPose's 'AP .5' -> 'AP50'
+
     if val_metric is None:
         return DEFAULT_KEY_METRIC.get(dataset, "PCK")
-    return KEY_METRIC_NAMES.get(val_metric, val_metric)
+    return KEY_METRIC_NAMES.get(val_metric, SHORT_NAMES.get(val_metric, val_metric))
 
 
 def val_rule_for(val_rule: Optional[str], metric: str) -> str:
@@ -90,13 +94,23 @@ def build_val_dataset(cfg: TrainConfig, data_root: Path, schema: Any, codec: Any
 
 @torch.no_grad()
 def predict_loader(model: Any, loader: DataLoader, device: torch.device,
-                   amp: bool = False) -> List[Dict[str, Any]]:
+                   amp: bool = False,
+                   on_batch: Optional[Callable[[Dict[str, Any], int], None]] = None
+                   ) -> List[Dict[str, Any]]:
     """Per instance: ``img_id``, ``ann_id``, ``keypoints`` (K, 2) image px (x, y), ``scores``
-    (K,), ``scale`` (2,) the crop window (w, h) px — this process's shard only."""
+    (K,), ``scale`` (2,) the crop window (w, h) px — this process's shard only.
+
+    ``on_batch(meta, n)`` is called for each batch of ``n`` readable crops (a loader with
+    :func:`heatpose.engine.samples.collate_skipping` lists unreadable ones in
+    ``meta["skipped"]``; they get no prediction)."""
     out: List[Dict[str, Any]] = []
     was_training = model.training
     model.eval()
     for images, _, _, meta in loader:
+        if on_batch is not None:
+            on_batch(meta, 0 if images is None else len(images))
+        if images is None:
+            continue
         crops = images.permute(0, 2, 3, 1).numpy()          # (N, h, w, 3) uint8 BGR
         centers = meta["center"].numpy()
         scales = meta["scale"].numpy()
@@ -126,12 +140,15 @@ def gather_predictions(preds: List[Dict[str, Any]], info: DistInfo) -> List[Dict
 
 def compute_metrics(cfg: TrainConfig, data_root: Path, schema: Any, records: Sequence[Any],
                     preds: List[Dict[str, Any]]) -> Dict[str, float]:
-    """Metrics of the gathered predictions of the val ``records`` (see module docstring)."""
+    """Metrics of the gathered predictions of the val ``records`` (see module docstring);
+    records without a prediction (unreadable, skipped) are left out."""
     from heatpose.engine.data import resolve_path
     from heatpose.evaluation.dataset_metrics import (COCO_STYLE, SUPPORTED, evaluate_dataset,
                                                      predictions_from_dicts)
     from heatpose.evaluation.pck import bbox_sizes, pck_accuracy, pck_auc_epe
 
+    have = {(p["img_id"], p["ann_id"]) for p in preds}
+    records = [r for r in records if (r.img_id, r.ann_id) in have]
     if not preds or not records:
         return {}
     predictions = predictions_from_dicts(records, preds)

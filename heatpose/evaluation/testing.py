@@ -14,9 +14,9 @@ Images are under ``<data_root>/<IMAGE_DIRS[dataset]>``. Explicit ``ann_file`` / 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -130,6 +130,17 @@ def read_test_records(data: TestData) -> List[Any]:
                         bbox_file=data.bbox_file, score_thr=0.0, headbox_file=headbox)
 
 
+@dataclass
+class PredictedRecords:
+    """What :func:`predict_records` gives: the ``records`` that were predicted (input order,
+    unreadable ones left out), their ``predictions``, and ``skipped``: input index -> one line
+    naming the image file and record."""
+
+    records: List[Any]
+    predictions: InstancePredictions
+    skipped: Dict[int, str] = field(default_factory=dict)
+
+
 @torch.no_grad()
 def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers: int = 0,
               schema: Any = None,
@@ -145,21 +156,48 @@ def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers:
         progress: called with (done, total) after each batch.
 
     Returns:
-        InstancePredictions in record order (keypoints in image pixels, crop scales).
+        InstancePredictions in record order (keypoints in image pixels, crop scales). An
+        unreadable record (missing/corrupt image, non-finite box) raises InputError naming the
+        file and record; :func:`predict_records` skips and counts them instead.
     """
+    return predict_records(model, records, batch_size, workers, schema, progress,
+                           skip_bad=False).predictions
+
+
+@torch.no_grad()
+def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
+                    workers: int = 0, schema: Any = None,
+                    progress: Optional[Callable[[int, int], None]] = None,
+                    skip_bad: bool = True,
+                    report: Optional[Callable[[str], None]] = None) -> PredictedRecords:
+    """:func:`run_model` that skips unreadable records (missing or corrupt image, non-finite or
+    empty box) and counts them: each is reported once through ``report`` (one line naming the
+    file and record, the same with and without ``workers``). ``skip_bad=False``: the first one
+    raises InputError with that line instead. Too many bad records (more than half of those
+    read, after 20) raise InputError (a wrong image folder). See
+    :mod:`heatpose.engine.samples`."""
     from torch.utils.data import DataLoader
 
     from heatpose.data.dataset import TopdownDataset, collate_topdown
+    from heatpose.engine.samples import SafeSamples, SkipCounter, collate_skipping
 
     schema = schema if schema is not None else model.schema
     if schema is None:
         raise InputError("run_model: the model carries no keypoint schema; pass schema=")
-    dataset = TopdownDataset(records, "", schema, model.codec, train=False)
+    dataset = SafeSamples(TopdownDataset(records, "", schema, model.codec, train=False))
     loader = DataLoader(dataset, batch_size=max(1, int(batch_size)), shuffle=False,
-                        num_workers=int(workers), collate_fn=collate_topdown)
+                        num_workers=int(workers), collate_fn=collate_skipping(collate_topdown))
+    counter = SkipCounter(skip_bad, report=report,
+                          hint="heatpose test skips unreadable samples without --strict-data")
     kpts, scores, scales, vis = [], [], [], []
     done = 0
     for images, _, _, meta in loader:
+        counter.batch(meta, 0 if images is None else len(images))
+        done += len(meta["skipped"])
+        if images is None:
+            if progress is not None:
+                progress(done, len(dataset))
+            continue
         crops = images.permute(0, 2, 3, 1).numpy()           # (N, h, w, 3) uint8 BGR
         centers, crop_scales = meta["center"].numpy(), meta["scale"].numpy()
         res = model.predict_crops(crops, centers, crop_scales, meta["bbox"].numpy(),
@@ -173,8 +211,11 @@ def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers:
         if progress is not None:
             progress(done, len(dataset))
     k = len(model.flip_indices)
+    kept = [r for i, r in enumerate(records) if i not in counter.skipped]
     if not kpts:
-        return InstancePredictions(np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32),
-                                   np.zeros((0, 2), np.float32))
-    return InstancePredictions(np.concatenate(kpts), np.concatenate(scores),
-                               np.concatenate(scales), np.concatenate(vis) if vis else None)
+        preds = InstancePredictions(np.zeros((0, k, 2), np.float32),
+                                    np.zeros((0, k), np.float32), np.zeros((0, 2), np.float32))
+    else:
+        preds = InstancePredictions(np.concatenate(kpts), np.concatenate(scores),
+                                    np.concatenate(scales), np.concatenate(vis) if vis else None)
+    return PredictedRecords(kept, preds, dict(counter.skipped))
