@@ -77,6 +77,8 @@ def read_training_state(path: Union[str, Path]) -> Dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         payload = safe_torch_load(str(path), map_location="cpu")
+    except CheckpointError:                # already one line naming the file
+        raise
     except Exception as exc:          # noqa: BLE001 - any unreadable file is the same problem
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
                               f"{exc})") from None
