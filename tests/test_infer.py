@@ -1,4 +1,6 @@
-"""`heatpose infer` / Pipeline end to end, with a checkpoint built here (no download)."""
+"""`heatpose infer` / Pipeline end to end, with a checkpoint built here (no download): COCO
+results for image sets and videos, batch work that skips what it cannot read and keeps the
+rest, unique names per input file, drawing options and the result object."""
 from __future__ import annotations
 
 import json
@@ -11,6 +13,8 @@ import pytest
 from heatpose.cli import main
 from heatpose.inference.pipeline import Pipeline
 
+VIDEO = "mmpose_tests/posetrack18/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
+
 
 @pytest.fixture()
 def coco_images(data_dir, tmp_path):
@@ -21,44 +25,132 @@ def coco_images(data_dir, tmp_path):
     return folder
 
 
+def infer(*argv) -> int:
+    return main(["infer", *map(str, argv), "--quiet"])
+
+
 def test_infer_image_folder_with_detection_file(tiny_checkpoint, coco_images, data_dir, tmp_path):
     det = data_dir / "mmpose_tests" / "coco" / "test_coco_det_AP_H_56.json"
     out = tmp_path / "out"
-    code = main(["infer", str(coco_images), "--checkpoint", str(tiny_checkpoint),
-                 "--det-file", str(det), "--det-thr", "0.5", "--out", str(out), "--quiet"])
-    assert code == 0
+    assert infer(coco_images, "--checkpoint", tiny_checkpoint, "--det-file", det,
+                 "--det-thr", "0.5", "--nms-thr", "1", "--out", out) == 0
     preds = json.loads((out / "predictions.json").read_text())
     dets = [d for d in json.loads(det.read_text()) if d["score"] >= 0.5 and d["category_id"] == 1]
     ids = {int(p.stem) for p in coco_images.glob("*.jpg")}
     expected = [d for d in dets if d["image_id"] in ids]
-    assert len(preds) == len(expected) > 0
+    assert len(preds) == len(expected) > 0                     # no NMS: one pose per box
     for rec in preds:
         assert rec["image_id"] in ids and rec["category_id"] == 1
-        assert len(rec["keypoints"]) == 17 * 3 and np.isfinite(rec["score"])
+        assert rec["file_name"] == f"{rec['image_id']:012d}.jpg"
+        kpt = np.asarray(rec["keypoints"]).reshape(17, 3)
+        valid = kpt[:, 2][kpt[:, 2] > 0.2]              # MMPose's rescoring, 0 when none passes
+        want = rec["bbox_score"] * valid.mean() if valid.size else 0.0
+        assert rec["score"] == pytest.approx(want, rel=1e-5, abs=1e-7)
     for img in coco_images.glob("*.jpg"):
         drawn = cv2.imread(str(out / f"{img.stem}_pose.jpg"))
         assert drawn is not None and drawn.shape == cv2.imread(str(img)).shape
+    assert not list(out.glob(".*tmp*"))                  # no temporary files left
 
 
-def test_infer_video_with_yolox(tiny_checkpoint, data_dir, tmp_path):
-    video = data_dir / "mmpose_tests/posetrack18/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
+def test_infer_video_writes_coco_records_per_frame(tiny_checkpoint, data_dir, tmp_path):
+    video = data_dir / VIDEO
     onnx = next((data_dir / "detectors" / "yolox_nano").glob("*.onnx"))
     out = tmp_path / "vid"
-    code = main(["infer", str(video), "--checkpoint", str(tiny_checkpoint), "--detector-model",
-                 str(onnx), "--out", str(out), "--quiet"])
-    assert code == 0
-    rec = json.loads((out / f"{video.stem}_frames.json").read_text())
-    assert len(rec["frames"]) == 5 and rec["keypoint_names"][0] == "nose"
-    assert sum(len(f["people"]) for f in rec["frames"]) >= 5        # people in every frame
-    for frame in rec["frames"]:
-        for person in frame["people"]:
-            assert np.asarray(person["keypoints"]).shape == (17, 2)
+    assert infer(video, "--checkpoint", tiny_checkpoint, "--detector-model", onnx,
+                 "--out", out, "--per-frame-json", "--box-scores") == 0
+    recs = json.loads((out / "predictions.json").read_text())
+    assert {r["frame"] for r in recs} == set(range(5))    # people in every frame
+    for r in recs:
+        assert r["image_id"] == r["frame"] and r["file_name"] == video.name
+        assert len(r["keypoints"]) == 17 * 3 and len(r["bbox"]) == 4
+    frames = json.loads((out / "frames.json").read_text())
+    assert frames["keypoint_names"][0] == "nose" and len(frames["frames"]) == 5
+    assert sum(len(f["people"]) for f in frames["frames"]) == len(recs)
     cap = cv2.VideoCapture(str(out / f"{video.stem}_pose.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert not list(out.glob("*.part.mp4"))
+
+
+def _noise_video(path, frames=40):
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64))
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+
+
+def test_damaged_video_keeps_going_and_reports_frames(tiny_checkpoint, tmp_path, capsys):
+    good = tmp_path / "good.mp4"
+    _noise_video(good)
+    data = bytearray(good.read_bytes())
+    start = int(len(data) * 0.45)
+    data[start:start + len(data) // 10] = bytes(len(data) // 10)    # a damaged stretch
+    bad = tmp_path / "damaged.mp4"
+    bad.write_bytes(bytes(data))
+    code = infer(bad, "--checkpoint", tiny_checkpoint, "--whole-image", "--out", tmp_path / "o")
+    err = capsys.readouterr().err
+    assert code == 1 and "damaged.mp4" in err and "unreadable frame" in err
+    assert "Traceback" not in err
+    recs = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    frames = {r["frame"] for r in recs}
+    assert 39 in frames and 0 in frames and len(frames) < 40   # frames after the damage too
+    reported = err.split("unreadable frame(s): ")[1].splitlines()[0]
+    assert reported.split("-")[0].split(",")[0].strip().isdigit()
+    assert (tmp_path / "o" / "damaged_pose.mp4").is_file()
+
+
+def test_batch_skips_bad_images_and_keeps_names_unique(tiny_checkpoint, coco_images, tmp_path,
+                                                       capsys):
+    root = tmp_path / "seq"
+    one = sorted(coco_images.glob("*.jpg"))[:2]
+    for folder in ("a", "b"):                      # the same names in two folders
+        (root / folder).mkdir(parents=True)
+        for p in one:
+            shutil.copy(p, root / folder / p.name)
+    (root / "b" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "predictions.json").write_text("stale")
+    code = infer(f"{root}/*/*.jpg", "--checkpoint", tiny_checkpoint, "--whole-image",
+                 "--out", out)
+    err = capsys.readouterr().err
+    assert code == 1 and "broken.jpg" in err and "1 input(s) skipped" in err
+    recs = json.loads((out / "predictions.json").read_text())
+    assert len(recs) == 4
+    assert sorted(r["file_name"] for r in recs) == sorted(f"{d}/{p.name}" for d in "ab"
+                                                          for p in one)
+    assert len({r["image_id"] for r in recs}) == 4
+    drawn = sorted(p.name for p in out.glob("*_pose.jpg"))
+    assert drawn == sorted(f"{d}__{p.stem}_pose.jpg" for d in "ab" for p in one)
+
+
+def test_det_file_errors_name_the_file_and_record(tiny_checkpoint, coco_images, tmp_path, capsys):
+    image = sorted(coco_images.glob("*.jpg"))[0]
+    image_id = int(image.stem)
+    det = tmp_path / "dets.json"
+    run = ["infer", str(coco_images), "--checkpoint", str(tiny_checkpoint), "--det-file",
+           str(det), "--out", str(tmp_path / "o"), "--quiet", "--no-draw"]
+    det.write_text(json.dumps([{"image_id": image_id, "bbox": [1, 2, 30, 40], "score": 0.9,
+                                "category_id": 1},
+                               {"image_id": image_id, "bbox": [1, 2, 30, 40],
+                                "score": float("nan"), "category_id": 1}]))
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]      # after the device line
+    assert err.startswith("heatpose infer: error: ") and "dets.json: record 1" in err
+    det.write_text(json.dumps([{"image_id": 5, "bbox": [1, 2, 30, 40], "score": 0.9}]))
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert "dets.json" in err and "none of its 1 detections" in err
+    det.write_text(json.dumps([{"image_id": image_id, "bbox": [5000, 2, 30, 40], "score": 0.9},
+                               {"image_id": image_id, "bbox": [10, 20, 30, 40], "score": 0.8}]))
+    assert main(run) == 1                                 # the bad box skipped, named
+    err = capsys.readouterr().err
+    assert "record 0 (image_id" in err and "bbox [5000, 2, 30, 40]" in err and "outside" in err
+    assert len(json.loads((tmp_path / "o" / "predictions.json").read_text())) == 1
 
 
 def test_pipeline_batches_across_frames_like_single_calls(tiny_checkpoint, data_dir):
-    pipe = Pipeline(checkpoint=tiny_checkpoint, detector="whole-image")
+    pipe = Pipeline(checkpoint=tiny_checkpoint, detector="whole-image", device="cpu")
     frames = [cv2.imread(str(p)) for p in sorted((data_dir / "mmpose_tests/coco").glob("*.jpg"))]
     boxes = [np.array([[10, 20, 200, 300], [50, 60, 150, 250]], np.float32), np.zeros((0, 4)),
              np.array([[0, 0, 100, 100]], np.float32), np.array([[30, 30, 300, 200]], np.float32)]
@@ -70,15 +162,42 @@ def test_pipeline_batches_across_frames_like_single_calls(tiny_checkpoint, data_
         np.testing.assert_allclose(people.scores, alone.scores, atol=1e-5)
 
 
-def test_infer_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path, capsys):
+def test_people_draw_and_save_themselves(tiny_checkpoint, data_dir, tmp_path):
+    pipe = Pipeline(checkpoint=tiny_checkpoint, detector="whole-image")
+    image = sorted((data_dir / "mmpose_tests/coco").glob("*.jpg"))[0]
+    people = pipe(image)
+    assert people.image.shape == cv2.imread(str(image)).shape
+    jpg = people.save(tmp_path / "pose.jpg", kpt_thr=0.0)
+    drawn = cv2.imread(str(jpg))
+    assert drawn.shape == people.image.shape and np.abs(drawn.astype(int) - people.image).max() > 0
+    recs = json.loads(people.save(tmp_path / "pose.json").read_text())
+    assert len(recs) == 1 and len(recs[0]["keypoints"]) == 51
+    thin = people.draw(kpt_thr=0.0, thickness=1, radius=1, show_boxes=False)
+    thick = people.draw(kpt_thr=0.0, thickness=6, radius=8, show_box_scores=True)
+    changed = [np.count_nonzero(np.any(d != people.image, axis=2)) for d in (thin, thick)]
+    assert 0 < changed[0] < changed[1]
+
+
+def test_nms_drops_duplicate_people(tiny_checkpoint, data_dir):
+    image = sorted((data_dir / "mmpose_tests/coco").glob("*.jpg"))[0]
+    box = np.array([[10, 20, 200, 300]], np.float32)
+    pipe = Pipeline(checkpoint=tiny_checkpoint, detector="whole-image", nms_thr=0.9)
+    same = pipe(image, bboxes=np.repeat(box, 3, axis=0), box_scores=[0.5, 0.9, 0.7])
+    assert len(same) == 1
+    assert len(Pipeline(pipe.model, detector=None)(image, bboxes=np.repeat(box, 3, 0))) == 3
+
+
+def test_infer_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)                  # nothing may appear in the working directory
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
-    code = main(["infer", str(bad), "--checkpoint", str(tiny_checkpoint), "--whole-image",
-                 "--out", str(tmp_path / "o"), "--quiet"])
+    code = infer(bad, "--checkpoint", tiny_checkpoint, "--whole-image", "--out", tmp_path / "o")
     err = capsys.readouterr().err
-    assert code == 2 and "broken.jpg" in err and "Traceback" not in err
-    assert main(["infer", str(tmp_path / "nothing"), "--checkpoint", str(tiny_checkpoint),
-                 "--whole-image"]) == 2
+    assert code == 1 and "broken.jpg" in err and "Traceback" not in err
+    assert json.loads((tmp_path / "o" / "predictions.json").read_text()) == []
+    assert infer(tmp_path / "nothing", "--checkpoint", tiny_checkpoint, "--whole-image") == 2
+    assert "nothing: no such file or folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jpg", "o"]
 
 
 def test_predict_rejects_bad_boxes(tiny_checkpoint):
@@ -100,7 +219,7 @@ def test_infer_heatmap_overlay_changes_the_drawing(tiny_checkpoint, coco_images,
     outs = {}
     for flag in ([], ["--heatmaps"]):
         out = tmp_path / ("hm" if flag else "plain")
-        assert main(["infer", str(one), "--checkpoint", str(tiny_checkpoint), "--whole-image",
-                     "--out", str(out), "--quiet", *flag]) == 0
+        assert infer(one, "--checkpoint", tiny_checkpoint, "--whole-image", "--out", out,
+                     *flag) == 0
         outs[bool(flag)] = cv2.imread(str(out / f"{one.stem}_pose.jpg")).astype(int)
     assert np.abs(outs[True] - outs[False]).mean() > 1.0

@@ -16,6 +16,7 @@ import torch
 
 from heatpose.cli import main
 from heatpose.evaluation.api import evaluate_keypoint_file
+from heatpose.evaluation.coco_eval import short_names
 from heatpose.evaluation.dataset_metrics import (TABLE_PERCENT, evaluate_dataset, family,
                                                  seed_table, table_columns)
 from heatpose.evaluation.testing import resolve_test_data
@@ -72,6 +73,8 @@ def run_cli(capsys, *argv) -> dict:
 
 
 def assert_metrics(ours: dict, ref: dict) -> None:
+    """``ours`` (short names: AP50, APm, ...) equal MMPose's ``ref`` (AP .5, AP (M), ...)."""
+    ref = short_names(ref)
     assert set(ours) == set(ref)
     for k, v in ref.items():
         assert ours[k] == pytest.approx(v, abs=1e-6), (k, ours[k], v)
@@ -124,8 +127,25 @@ def test_coco_det_boxes_match_mmpose(capsys, tmp_path, tests_dir, checkpoint):
     assert out["setting"] == "det_boxes" and out["num_instances"] == 20
     assert_metrics(out["metrics"], RUNS["coco_pgtd_det_subset"]["metrics"])
     assert out["metrics"]["AP"] > 0.1
-    check_coco_results(out["files"]["predictions"], ann, 20)
+    tested = check_coco_results(out["files"]["predictions"], ann, 20)
     assert out["table"][0]["zoo"][0] == get_preset(COCO).results[0].metrics["AP"]
+
+    # `heatpose infer` with the same boxes writes what `test` scored: `eval` on it agrees
+    infer_out = tmp_path / "infer"
+    assert main(["infer", str(tests_dir / "coco"), "--checkpoint", checkpoint(COCO),
+                 "--det-file", str(det_file), "--det-thr", "0", "--no-draw", "--quiet",
+                 "--out", str(infer_out)]) == 0
+    inferred = json.loads((infer_out / "predictions.json").read_text())
+    assert len(inferred) == len(tested)
+    by_box = {(r["image_id"], tuple(np.round(r["bbox"], 2))): r for r in tested}
+    for ours in inferred:
+        theirs = by_box[(ours["image_id"], tuple(np.round(ours["bbox"], 2)))]
+        assert ours["file_name"] == f"{theirs['image_id']:012d}.jpg"
+        np.testing.assert_allclose(ours["keypoints"], theirs["keypoints"], atol=2e-3)
+        assert ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
+    _, stats = evaluate_keypoint_file(ann, infer_out / "predictions.json", "coco")
+    for k, v in out["metrics"].items():
+        assert stats[k] == pytest.approx(v, abs=1e-6), k
 
 
 @pytest.mark.slow      # 118 detections, ~1 min on CPU
@@ -170,8 +190,11 @@ def test_bad_checkpoint_is_one_line_error(capsys, tmp_path, tests_dir):
     bad.write_bytes(b"not a checkpoint")
     code = main(["test", JHMDB, "--checkpoint", str(bad), "--out", str(tmp_path),
                  "--ann-file", str(tests_dir / "jhmdb/test_jhmdb_sub1.json")])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and "\n" not in err and str(bad) in err and err.startswith("heatpose test")
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [ln for ln in lines if "error" in ln]
+    assert code == 2 and len(errors) == 1 and str(bad) in errors[0]
+    assert errors[0].startswith("heatpose test: error: ") and lines[0].startswith("heatpose test: "
+                                                                                   "device cpu")
 
 
 def test_missing_annotation_file_is_one_line_error(capsys, tmp_path):

@@ -1,4 +1,8 @@
-"""``heatpose demo``: the default model on the bundled photo (public domain, NASA)."""
+"""heatpose demo: the default model on the bundled photo (public domain, NASA).
+
+Downloads the default model's weights (and the YOLOX-nano person detector) on first use;
+with --checkpoint and --whole-image it runs offline.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,18 +12,23 @@ from pathlib import Path
 from heatpose.errors import DownloadError, HeatposeError
 
 DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "astronaut.jpg"
+EXAMPLES = """examples:
+  heatpose demo                                  # writes heatpose_demo/astronaut_pose.jpg
+  heatpose demo --image me.jpg --out demo/ --box-scores
+  heatpose demo --checkpoint model.pth --whole-image     # offline"""
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from heatpose.commands.infer import add_model_args
+    from heatpose.commands.infer import add_draw_args, add_model_args
 
-    p = sub.add_parser("demo", help="run the default model on a bundled photo",
-                       description=__doc__)
+    doc = __doc__.split("\n\n")
+    p = sub.add_parser("demo", help=doc[0].split(": ", 1)[1], description="\n\n".join(doc),
+                       epilog=EXAMPLES)
     add_model_args(p)
     p.add_argument("--image", default=str(DEMO_IMAGE), help="photo to use (default: bundled)")
     p.add_argument("--out", default="heatpose_demo", help="output folder (default heatpose_demo)")
-    p.add_argument("--kpt-thr", type=float, default=0.3)
-    p.set_defaults(func=run, heatmaps=False, no_draw=False, input=None)
+    add_draw_args(p)
+    p.set_defaults(func=run, per_frame_json=False, input=None)
     return p
 
 

@@ -1,155 +1,369 @@
-"""``heatpose infer INPUT``: keypoints for an image, a folder, a glob or a video; drawn + JSON."""
+"""heatpose infer: keypoints for an image, a folder, a glob or a video; drawings + COCO results.
+
+Writes OUT/predictions.json: COCO keypoint results, one record per person per image (or video
+frame) with image_id, file_name (and frame for videos), keypoints [x, y, score] * K, score
+(box score x mean keypoint score above 0.2, after OKS-NMS 0.9 as heatpose test and MMPose
+score them, so heatpose eval on this file gives heatpose test's numbers) and bbox [x, y, w, h];
+the drawings (NAME_pose.jpg, or VIDEO_pose.mp4); with --per-frame-json also OUT/frames.json.
+
+Files that cannot be read (and damaged video frames) are skipped and named; every good result
+is written, and the exit status is then 1 with a count.
+"""
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import math
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 
-from heatpose.errors import HeatposeError
-from heatpose.inference.media import (VideoReader, VideoWriter, expand_images, image_id_of,
-                                      is_video)
-from heatpose.inference.pipeline import DEFAULT_MODEL, People, Pipeline
-from heatpose.progress import ProgressBar
+from heatpose.cli import add_device_arg, fraction, positive_float, positive_int
+from heatpose.errors import HeatposeError, InputError
+
+EXAMPLES = """examples:
+  heatpose infer photo.jpg                          # person detector + default model
+  heatpose infer photos/ --out out/ --device auto   # a folder; out/predictions.json + drawings
+  heatpose infer 'frames/**/*.jpg' --no-draw        # a glob (quoted), results only
+  heatpose infer clip.mp4 --box-scores --line-width 3
+  heatpose infer val2017/ --det-file dets.json --det-thr 0 --no-draw   # boxes from a file
+  heatpose infer img.jpg --checkpoint my_model.pth --whole-image
+
+exit status: 0 all done; 1 done, but some files or frames were skipped (named above the
+summary); 2 nothing done (bad option, input or model file)."""
+IMAGES_PER_STEP = 4          # images decoded and sent through the network together
+FRAMES_PER_STEP = 8
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("infer", help="estimate keypoints on images or a video",
-                       description=__doc__)
-    add_model_args(p)
+    doc = __doc__.split("\n\n")
+    p = sub.add_parser("infer", help=doc[0].split(": ", 1)[1], description="\n\n".join(doc),
+                       epilog=EXAMPLES)
     p.add_argument("input", help="an image, a folder of images, a glob (quote it) or a video")
+    add_model_args(p)
     p.add_argument("--out", default="heatpose_out", help="output folder (default heatpose_out)")
-    p.add_argument("--kpt-thr", type=float, default=0.3,
-                   help="draw keypoints with score above this (default 0.3)")
-    p.add_argument("--heatmaps", action="store_true", help="overlay the heatmaps on the drawing")
-    p.add_argument("--no-draw", action="store_true", help="write predictions only")
+    p.add_argument("--per-frame-json", action="store_true",
+                   help="also write OUT/frames.json: people grouped per image / frame")
+    add_draw_args(p)
     p.set_defaults(func=run)
     return p
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
+    from heatpose.inference.pipeline import DEFAULT_MODEL, OKS_NMS_THR
+
     p.add_argument("--model", help=f"zoo model name (default: the model a heatpose --checkpoint "
                    f"describes, else {DEFAULT_MODEL})")
     p.add_argument("--checkpoint", help="weights file (default: download the zoo checkpoint)")
     boxes = p.add_mutually_exclusive_group()
     boxes.add_argument("--detector", default="yolox-nano", choices=["yolox-nano"],
                        help="person detector (default yolox-nano, needs onnxruntime)")
-    boxes.add_argument("--det-file", help="COCO detection-results JSON giving the boxes")
+    boxes.add_argument("--det-file", help="COCO detection-results JSON giving the boxes "
+                       "(matched to images by the number in the file name)")
     boxes.add_argument("--whole-image", action="store_true", help="one box = the whole image")
     p.add_argument("--detector-model", help="a local YOLOX .onnx file for --detector")
-    p.add_argument("--det-thr", type=float, default=0.3, help="box score threshold (default 0.3)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--batch-size", type=int, help="crops per forward pass (default 8 on CPU, "
-                   "64 on GPU)")
+    p.add_argument("--det-thr", type=fraction, default=0.3,
+                   help="box score threshold in [0, 1] (default 0.3)")
+    p.add_argument("--nms-thr", type=positive_float, default=OKS_NMS_THR,
+                   help=f"OKS-NMS threshold between the people of an image (default "
+                        f"{OKS_NMS_THR}, as MMPose; 1 keeps one person per box)")
+    add_device_arg(p)
+    p.add_argument("--batch-size", type=positive_int,
+                   help="crops per forward pass (default 8 on CPU, 64 on GPU)")
     p.add_argument("--no-flip", action="store_true", help="turn the flip test off")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def make_pipeline(args: argparse.Namespace) -> Pipeline:
+def add_draw_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kpt-thr", type=fraction, default=0.3,
+                   help="draw keypoints with score above this (default 0.3)")
+    p.add_argument("--radius", type=positive_int, help="keypoint radius in pixels "
+                   "(default: by image size, 4 for 640 px)")
+    p.add_argument("--line-width", type=positive_int, help="skeleton and box line width in "
+                   "pixels (default: by image size, 2 for 640 px)")
+    p.add_argument("--box-scores", action="store_true", help="write the box score above boxes")
+    p.add_argument("--no-boxes", action="store_true", help="do not draw the person boxes")
+    p.add_argument("--heatmaps", action="store_true", help="overlay the heatmaps on the drawing")
+    p.add_argument("--no-draw", action="store_true", help="write predictions only")
+
+
+@dataclass
+class Report:
+    """What a run did: counts for the summary, and the skipped inputs (one line each)."""
+
+    unit: str
+    inputs: int = 0
+    done: int = 0
+    people: int = 0
+    skipped: List[str] = field(default_factory=list)
+    files: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    quiet: bool = False
+
+    def skip(self, message: str) -> None:
+        self.skipped.append(message)
+        print(f"skipped {message}", file=sys.stderr)
+
+
+def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
+    from heatpose.inference.pipeline import Pipeline
+
     detector: Any = None if (args.whole_image or args.det_file) else args.detector
     return Pipeline(model=args.model, detector=detector, checkpoint=args.checkpoint,
-                    device=args.device, detector_model=args.detector_model,
-                    det_score_thr=args.det_thr, batch_size=args.batch_size,
-                    flip_test=False if args.no_flip else None)
+                    device=device if device is not None else args.device,
+                    detector_model=args.detector_model, det_score_thr=args.det_thr,
+                    batch_size=args.batch_size, flip_test=False if args.no_flip else None,
+                    nms_thr=args.nms_thr)
 
 
-def _draw(pipe: Pipeline, image: np.ndarray, people: People, args: argparse.Namespace) -> np.ndarray:
-    from heatpose.inference.draw import draw_poses, overlay_heatmaps
-
-    canvas = image
-    if args.heatmaps and people.heatmaps is not None:
-        for hm, center, scale in zip(people.heatmaps, people.centers, people.scales):
-            canvas = overlay_heatmaps(canvas, hm, center=center, scale=scale)
-    return draw_poses(canvas, people.keypoints, people.scores, pipe.model.schema,
-                      kpt_thr=args.kpt_thr, boxes=people.boxes)
+def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:
+    return people.draw(kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.line_width,
+                       show_boxes=not args.no_boxes, show_box_scores=args.box_scores,
+                       show_heatmaps=args.heatmaps)
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+def _finite_records(records: List[dict]) -> bool:
+    return all(math.isfinite(v) for r in records for v in r["keypoints"] + [r["score"]])
 
 
-def _people_record(people: People) -> List[dict]:
-    return [{"bbox": [float(v) for v in people.boxes[i]], "bbox_score": float(people.box_scores[i]),
-             "keypoints": people.keypoints[i].round(3).tolist(),
-             "keypoint_scores": people.scores[i].round(5).tolist(),
-             **({"keypoints_visible": people.visibility[i].round(4).tolist()}
-                if people.visibility is not None else {})}
-            for i in range(len(people))]
+def _frame_entry(people: Any, **keys: Any) -> dict:
+    """A per-frame JSON entry: the people with xyxy boxes and (K, 2) keypoints."""
+    return {**keys, "people": [
+        {"bbox": [float(v) for v in people.boxes[i]], "bbox_score": float(people.box_scores[i]),
+         "score": float(people.instance_scores[i]),
+         "keypoints": np.asarray(people.keypoints[i], np.float32).tolist(),
+         "keypoint_scores": np.asarray(people.scores[i], np.float32).tolist(),
+         **({"track_id": int(people.track_ids[i])} if people.track_ids is not None else {}),
+         **({"keypoints_visible": people.visibility[i].round(4).tolist()}
+            if people.visibility is not None else {})}
+        for i in range(len(people))]}
 
 
-def run_images(pipe: Pipeline, files: List[Path], out: Path, args: argparse.Namespace) -> Path:
-    import cv2
-
-    from heatpose.data.images import read_image
-    from heatpose.inference.detector import boxes_from_coco_detections
-
-    results: List[dict] = []
-    progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
-    step = 4                              # images read and sent through the network together
-    for start in range(0, len(files), step):
-        chunk = files[start:start + step]
-        images = [read_image(f) for f in chunk]
-        bboxes = scores = None
-        if args.det_file:
-            pairs = [boxes_from_coco_detections(args.det_file, f.name, args.det_thr) for f in chunk]
-            bboxes, scores = [b for b, _ in pairs], [s for _, s in pairs]
-        batch = pipe(images, bboxes=bboxes, box_scores=scores, return_heatmaps=args.heatmaps)
-        for j, (f, image, people) in enumerate(zip(chunk, images, batch)):
-            results.extend(people.to_records(image_id_of(f, start + j)))
-            if not args.no_draw:
-                cv2.imwrite(str(out / f"{f.stem}_pose.jpg"), _draw(pipe, image, people, args))
-        progress.update(len(chunk))
-    progress.close()
-    pred = out / "predictions.json"
-    _write_json(pred, results)
-    return pred
+def _det_boxes(det: Any, image_id: int, image: np.ndarray, name: str, args: argparse.Namespace,
+               report: Report) -> tuple:
+    """Boxes and scores of one image from the detection file (file order); a box outside the
+    image is skipped and reported with its record."""
+    rows = det.rows_of(image_id, args.det_thr)
+    h, w = image.shape[:2]
+    keep = []
+    for j in rows:
+        x1, y1, x2, y2 = det.boxes[j]
+        if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+            report.skip(f"{det.path}: {det.describe(j)}: box lies outside the {w}x{h} image "
+                        f"{name}")
+        else:
+            keep.append(j)
+    return det.boxes[keep], det.scores[keep]
 
 
-def run_video(pipe: Pipeline, path: Path, out: Path, args: argparse.Namespace) -> Path:
-    reader = VideoReader(path)
-    writer = None if args.no_draw else VideoWriter(out / f"{path.stem}_pose.mp4", reader.fps)
+@dataclass
+class ImageSet:
+    """The input images with their COCO ids, names relative to their common folder (the
+    results' file_name) and unique output stems."""
+
+    files: List[Path]
+    ids: List[int]
+    names: List[str]
+    stems: List[str]
+
+    @classmethod
+    def of(cls, files: List[Path]) -> "ImageSet":
+        from heatpose.inference.media import assign_image_ids, relative_names, unique_names
+
+        return cls(files, assign_image_ids(files), relative_names(files), unique_names(files))
+
+
+def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace,
+               det: Any = None) -> Report:
+    from heatpose.inference.media import prefetch_images
+    from heatpose.inference.outputs import ResultsFile, write_image, write_json
+    from heatpose.progress import ProgressBar
+
+    inputs = ImageSet.of(files)
+    if det is not None:
+        det.check_ids(inputs.ids, f"the {len(files)} input images")
+    report = Report("images", inputs=len(files))
+    results = ResultsFile(out / "predictions.json")
+    results.flush()                       # replaces a file an earlier run left
+    report.files.append(str(results.path))
     frames: List[dict] = []
-    progress = ProgressBar(reader.num_frames, "frames", enabled=not args.quiet)
+    progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
+
+    def predict(batch: List[tuple]) -> List[Any]:
+        images = [image for _, image in batch]
+        if det is None:
+            return pipe(images, return_heatmaps=args.heatmaps)
+        boxes = [_det_boxes(det, inputs.ids[i], image, inputs.names[i], args, report)
+                 for i, image in batch]
+        return pipe(images, bboxes=[b for b, _ in boxes], box_scores=[s for _, s in boxes],
+                    return_heatmaps=args.heatmaps)
+
+    def process(batch: List[tuple]) -> None:
+        try:
+            found = predict(batch)
+        except HeatposeError as err:
+            if len(batch) == 1:
+                report.skip(f"{files[batch[0][0]]}: {err}")
+                return
+            for item in batch:            # isolate the input the batch failed on
+                try:
+                    keep(item, predict([item])[0])
+                except HeatposeError as err:
+                    report.skip(f"{files[item[0]]}: {err}")
+            return
+        for item, people in zip(batch, found):
+            keep(item, people)
+
+    def keep(item: tuple, people: Any) -> None:
+        i = item[0]
+        records = people.to_records(inputs.ids[i], file_name=inputs.names[i])
+        if not _finite_records(records):
+            report.skip(f"{files[i]}: the model gave non-finite keypoints (NaN/Inf)")
+            return
+        if not args.no_draw:
+            write_image(out / f"{inputs.stems[i]}_pose.jpg", _draw(people, args))
+        if args.per_frame_json:
+            frames.append(_frame_entry(people, image_id=inputs.ids[i],
+                                       file_name=inputs.names[i]))
+        results.add(records)
+        report.done += 1
+        report.people += len(people)
+
+    batch: List[tuple] = []
     try:
-        for chunk in reader.chunks(8):
-            for people, frame in zip(pipe(chunk, return_heatmaps=args.heatmaps), chunk):
-                frames.append({"frame": len(frames), "time": len(frames) / reader.fps,
-                               "people": _people_record(people)})
-                if writer is not None:
-                    writer.write(_draw(pipe, frame, people, args))
-            progress.update(len(chunk))
+        for i, path, image, why in prefetch_images(files, ahead=2 * IMAGES_PER_STEP):
+            if image is None:
+                report.skip(why or f"{path}: unreadable")
+                progress.update(1)
+                continue
+            batch.append((i, image))
+            if len(batch) == IMAGES_PER_STEP:
+                process(batch)
+                progress.update(len(batch))
+                batch = []
+        if batch:
+            process(batch)
+            progress.update(len(batch))
     finally:
         progress.close()
+        results.close()
+        if args.per_frame_json:
+            write_json(out / "frames.json", {"source": args.input,
+                                             "keypoint_names": _keypoint_names(pipe),
+                                             "frames": frames})
+    if args.per_frame_json:
+        report.files.append(str(out / "frames.json"))
+    if not args.no_draw:
+        report.files.append(str(out / "*_pose.jpg"))
+    return report
+
+
+def _keypoint_names(pipe: Any) -> List[str]:
+    return list(getattr(pipe.model.schema, "keypoint_names", []) or [])
+
+
+def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Report:
+    from heatpose.inference.media import VideoReader, VideoWriter, describe_frames
+    from heatpose.inference.outputs import ResultsFile, write_json
+    from heatpose.progress import ProgressBar
+
+    reader = VideoReader(path)
+    report = Report("frames", inputs=reader.num_frames)
+    writer = None if args.no_draw else VideoWriter(out / f"{path.stem}_pose.mp4", reader.fps)
+    results = ResultsFile(out / "predictions.json")
+    results.flush()
+    frames: List[dict] = []
+    progress = ProgressBar(reader.num_frames or None, "frames", enabled=not args.quiet)
+    finished = False
+    try:
+        for chunk in reader.chunks(FRAMES_PER_STEP):
+            found = pipe([f for _, f in chunk], return_heatmaps=args.heatmaps)
+            for (index, _), people in zip(chunk, found):
+                records = people.to_records(index, file_name=path.name, frame=index)
+                if not _finite_records(records):
+                    report.skip(f"{path}: frame {index}: the model gave non-finite keypoints")
+                    continue
+                results.add(records)
+                if args.per_frame_json:
+                    frames.append(_frame_entry(people, frame=index, image_id=index,
+                                               time=round(index / reader.fps, 4)))
+                if writer is not None:
+                    writer.write(_draw(people, args))
+                report.done += 1
+                report.people += len(people)
+            progress.update(len(chunk))
+        finished = True
+    finally:
+        progress.close()
+        results.close()
         if writer is not None:
-            writer.close()
-    if not frames:
-        raise HeatposeError(f"{path}: the video has no readable frames")
-    pred = out / f"{path.stem}_frames.json"
-    _write_json(pred, {"video": str(path), "fps": reader.fps, "size": list(reader.size),
-                       "keypoint_names": list(getattr(pipe.model.schema, "keypoint_names", [])),
-                       "frames": frames})
-    return pred
+            written = writer.close() if finished else writer.abort()
+            if written is not None:
+                report.files.append(str(written))
+                report.notes.append(f"video codec: {writer.codec}" +
+                                    ("" if writer.codec in ("avc1", "pyav-h264") else
+                                     " (no H.264 encoder installed; pip install av for "
+                                     "browser-playable H.264)"))
+    report.inputs = max(report.inputs, report.done + len(reader.bad_frames))
+    if reader.bad_frames:
+        report.skip(f"{path}: {len(reader.bad_frames)} unreadable frame(s): "
+                    f"{describe_frames(reader.bad_frames)}")
+    if not report.done:
+        raise InputError(f"{path}: the video has no readable frames")
+    report.files.insert(0, str(results.path))
+    if args.per_frame_json:
+        write_json(out / "frames.json", {
+            "source": str(path), "fps": reader.fps, "size": list(reader.size),
+            "keypoint_names": _keypoint_names(pipe), "frames": frames})
+        report.files.append(str(out / "frames.json"))
+    return report
+
+
+def print_summary(report: Report, seconds: float) -> None:
+    from heatpose.progress import format_duration, format_table
+
+    rate = report.done / seconds if seconds > 0 else 0.0
+    rows = [(f"{report.unit} done", f"{report.done} of {report.inputs}"),
+            ("skipped", str(len(report.skipped))),
+            ("people", str(report.people)),
+            ("time", f"{format_duration(seconds)} ({rate:.2f} {report.unit}/s)")]
+    rows += [("wrote", f) for f in report.files] + [("note", n) for n in report.notes]
+    print(format_table(rows, right=False))
+    if report.skipped:
+        print(f"heatpose infer: {len(report.skipped)} input(s) skipped (listed above); "
+              "every other result was written", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
+    from heatpose.device import describe_device, resolve_device
+    from heatpose.inference.media import expand_images, is_video
+
+    start = time.monotonic()
+    device = resolve_device(args.device)
     source = Path(args.input)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if source.is_file() and is_video(source):
+    video = source.is_file() and is_video(source)
+    files: List[Path] = []
+    det: Optional[Any] = None
+    if video:
         if args.det_file:
-            raise HeatposeError("--det-file works with image sets (boxes by image id), not videos")
-        pipe = make_pipeline(args)
-        pred = run_video(pipe, source, out, args)
+            raise InputError("--det-file works with image sets (boxes by image id), not videos")
     else:
         files = expand_images(args.input)
-        pipe = make_pipeline(args)
-        pred = run_images(pipe, files, out, args)
-    print(f"predictions: {pred}")
-    if not args.no_draw:
-        print(f"drawings: {out}")
-    return 0
+    if args.det_file:
+        from heatpose.inference.detector import read_detection_file
+
+        det = read_detection_file(args.det_file)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    print(f"heatpose infer: device {describe_device(device, args.device)}", file=sys.stderr)
+    pipe = make_pipeline(args, device)
+    report = run_video(pipe, source, out, args) if video else \
+        run_images(pipe, files, out, args, det)
+    print_summary(report, time.monotonic() - start)
+    return 1 if report.skipped else 0

@@ -12,15 +12,19 @@ heatpose/evaluation/testing.py). Boxes are the ground truth unless ``--det-file`
 detection results (all person boxes, score threshold 0.0, as MMPose tests). Writes
 ``<out>/predictions.keypoints.json`` (COCO keypoint results; for COCO-style datasets the
 rescored poses left after OKS-NMS, as MMPose writes them) and ``<out>/metrics.json``.
+COCO-style metrics carry the short names of ``heatpose eval`` and the training logs (AP, AP50,
+AP75, APm, APl, AR, AR50, AR75, ARm, ARl).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
+import time
 from pathlib import Path
 from typing import Any, Dict
 
+from heatpose.cli import add_device_arg, non_negative_int, positive_int
 from heatpose.errors import InputError
 
 
@@ -39,57 +43,50 @@ def register(subparsers) -> None:
     p.add_argument("--det-file", help="COCO detection results giving the boxes (default: "
                    "ground-truth boxes)")
     p.add_argument("--headbox-file", help="MPII head boxes (mpii_gt_val.mat) for PCKh")
-    p.add_argument("--batch-size", type=int, default=32, help="crops per forward pass (32)")
-    p.add_argument("--workers", type=int, default=0, help="image-loading worker processes (0)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--batch-size", type=positive_int, default=32,
+                   help="crops per forward pass (32)")
+    p.add_argument("--workers", type=non_negative_int, default=0,
+                   help="image-loading worker processes (0)")
+    add_device_arg(p)
     p.add_argument("--out", default="heatpose_test", help="output folder (default heatpose_test)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strict-data", action="store_true",
+                   help="stop at the first unreadable sample (default: skip it, name it and "
+                        "exit with status 1 after writing the results of the others)")
     p.set_defaults(func=run)
 
 
-def _device(name: str):
-    import torch
-
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available (torch "
-                         f"{torch.__version__})")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise InputError(f"--device {name}: expected cpu or cuda[:N]") from None
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
+    from heatpose.device import describe_device, resolve_device
+    from heatpose.evaluation.coco_eval import short_names
     from heatpose.evaluation.dataset_metrics import (evaluate_with_results, format_table,
                                                      seed_table)
-    from heatpose.evaluation.testing import read_test_records, resolve_test_data, run_model
+    from heatpose.evaluation.testing import predict_records, read_test_records, resolve_test_data
+    from heatpose.inference.outputs import json_safe, write_json
     from heatpose.models.build import build_model
     from heatpose.models.zoo import get_preset
+    from heatpose.progress import ProgressBar, format_duration
 
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size {args.batch_size}: must be at least 1")
+    start = time.monotonic()
+    device = resolve_device(args.device)
     preset = get_preset(args.name)
-    device = _device(args.device)
     data = resolve_test_data(preset, args.data_root, args.ann_file, args.img_prefix,
                              args.det_file, args.headbox_file)
     records = read_test_records(data)
     if not records:
         raise InputError(f"{data.ann_file}: no test instances (after MMPose's top-down filter)")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    if not args.json:
+        print(f"heatpose test: device {describe_device(device, args.device)}", file=sys.stderr)
     model = build_model(preset.name, checkpoint=args.checkpoint,
                         pretrained=args.checkpoint is None, device=device)
 
-    bar = None
-    if not (args.quiet or args.json):
-        from heatpose.progress import ProgressBar
-
-        bar = ProgressBar(len(records), "test")
+    bar = None if (args.quiet or args.json) else ProgressBar(len(records), "test")
     state = {"done": 0}
 
     def progress(done: int, total: int) -> None:
@@ -97,35 +94,38 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - state["done"])
             state["done"] = done
 
-    preds = run_model(model, records, batch_size=args.batch_size, workers=args.workers,
-                      progress=progress)
+    tested = predict_records(model, records, batch_size=args.batch_size, workers=args.workers,
+                             progress=progress, skip_bad=not args.strict_data,
+                             report=lambda line: print(line, file=sys.stderr))
+    records, preds, skipped = tested.records, tested.predictions, tested.skipped
     if bar is not None:
         bar.close()
     metrics, results = evaluate_with_results(preset.dataset, records, preds, data.ann_file,
                                              sigmas=model.schema.sigmas if model.schema else None)
     rows = seed_table(preset, metrics, data.setting)
-
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
     pred_path, metrics_path = out / "predictions.keypoints.json", out / "metrics.json"
     summary: Dict[str, Any] = {
         "model": preset.name, "dataset": preset.dataset, "setting": data.setting,
         "checkpoint": args.checkpoint, "ann_file": data.ann_file,
         "img_prefix": data.img_prefix, "det_file": data.bbox_file,
-        "num_instances": len(records), "metrics": metrics,
-        "table": [r.to_dict() for r in rows],
+        "num_instances": len(records), "metrics": short_names(metrics),
+        "skipped": [skipped[i] for i in sorted(skipped)],
+        "seconds": round(time.monotonic() - start, 3),
+        "table": json_safe([r.to_dict() for r in rows]),
         "files": {"predictions": str(pred_path), "metrics": str(metrics_path)},
     }
-    _write_json(pred_path, results)
-    _write_json(metrics_path, summary)
+    write_json(pred_path, results)
+    write_json(metrics_path, summary)
     if args.json:
         print(json.dumps(summary))
-        return 0
+        return 1 if skipped else 0
     boxes = f"detections {data.bbox_file}" if data.bbox_file else "ground-truth boxes"
-    print(f"{preset.name}: {len(records)} instances, {boxes}")
+    rate = len(records) / max(summary["seconds"], 1e-6)
+    print(f"{preset.name}: {len(records)} instances, {boxes}, "
+          f"{format_duration(summary['seconds'])} ({rate:.1f} instances/s)")
     print(format_table(rows))
     print(f"wrote {pred_path} and {metrics_path}")
-    return 0
+    if skipped:
+        print(f"heatpose test: {len(skipped)} unreadable sample(s) skipped (named above); the "
+              "metrics are over the others", file=sys.stderr)
+    return 1 if skipped else 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -18,7 +19,7 @@ from heatpose.errors import HeatposeError, InputError, UnknownModelError
 
 __all__ = ["DEFAULT_YOLOX_NANO_URL", "YOLOXDetector", "letterbox", "unletterbox_boxes",
            "decode_yolox_outputs", "nms", "batched_nms", "boxes_from_coco_detections",
-           "load_coco_detections", "whole_image_box"]
+           "load_coco_detections", "read_detection_file", "DetectionFile", "whole_image_box"]
 
 # Megvii's official YOLOX-nano export (COCO, 416x416, raw head outputs, BGR 0-255 input).
 DEFAULT_YOLOX_NANO_URL = \
@@ -262,9 +263,50 @@ def whole_image_box(image: np.ndarray) -> np.ndarray:
     return np.array([[0.0, 0.0, w, h]], dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class DetectionFile:
+    """The person detections of a COCO detection-result file, in file order.
+
+    ``image_ids`` (M,) int64; ``boxes`` (M, 4) float32 xyxy px; ``scores`` (M,) float32;
+    ``records`` (M,) int64 each detection's index in the file's list and ``xywh`` (M, 4) its
+    box as written, for messages that point at the record."""
+
+    path: str
+    image_ids: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    records: np.ndarray
+    xywh: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def describe(self, j: int) -> str:
+        """``record 17 (image_id 785, bbox [x, y, w, h], score 0.93)`` for row ``j``."""
+        box = ", ".join(f"{v:g}" for v in self.xywh[j])
+        return (f"record {int(self.records[j])} (image_id {int(self.image_ids[j])}, "
+                f"bbox [{box}], score {float(self.scores[j]):g})")
+
+    def rows_of(self, image_id: int, score_thr: float = 0.0) -> np.ndarray:
+        """Rows of ``image_id`` with ``score >= score_thr``, in file order."""
+        return np.flatnonzero((self.image_ids == int(image_id)) & (self.scores >= score_thr))
+
+    def check_ids(self, image_ids: Sequence[int], inputs: str) -> None:
+        """InputError when no detection belongs to any of ``image_ids`` (a file for other
+        images, or inputs whose names carry no COCO id)."""
+        if len(self) and not np.isin(self.image_ids, np.asarray(list(image_ids))).any():
+            some = ", ".join(str(int(i)) for i in np.unique(self.image_ids)[:3])
+            raise InputError(f"{self.path}: none of its {len(self)} detections belongs to "
+                             f"{inputs} (the file's image_ids, e.g. {some}, are matched to "
+                             "the numbers image file names are, e.g. 000000000785.jpg)")
+
+
+def _finite(values: Sequence[float]) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(values, dtype=np.float64))))
+
+
 @functools.lru_cache(maxsize=4)
-def _load_detections_cached(path: str, mtime: float, category_id: Optional[int]
-                            ) -> Dict[int, Detections]:
+def _read_detection_file(path: str, mtime: float, category_id: Optional[int]) -> DetectionFile:
     try:
         with open(path, encoding="utf-8") as fh:
             records = json.load(fh)
@@ -272,31 +314,48 @@ def _load_detections_cached(path: str, mtime: float, category_id: Optional[int]
         raise InputError(f"cannot read the detection file {path}: {err}") from err
     if not isinstance(records, list):
         raise InputError(f"{path}: expected a JSON list of COCO detection results")
-    grouped: Dict[int, Tuple[List[List[float]], List[float]]] = {}
+    ids, xywh, scores, index = [], [], [], []
     for i, rec in enumerate(records):
         try:
             if category_id is not None and int(rec.get("category_id", 1)) != category_id:
                 continue
-            x, y, w, h = (float(v) for v in rec["bbox"])
+            box = [float(v) for v in rec["bbox"]]
             image_id, score = int(rec["image_id"]), float(rec["score"])
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            if len(box) != 4:
+                raise ValueError(f"bbox has {len(box)} numbers")
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise InputError(f"{path}: record {i} is not a COCO detection "
                              f"(needs image_id, bbox [x, y, w, h], score): {err!r}") from err
-        boxes, scores = grouped.setdefault(image_id, ([], []))
-        boxes.append([x, y, x + w, y + h])
-        scores.append(score)
-    return {k: (np.asarray(b, dtype=np.float32).reshape(-1, 4), np.asarray(s, dtype=np.float32))
-            for k, (b, s) in grouped.items()}
+        if not _finite(box + [score]):
+            raise InputError(f"{path}: record {i} (image_id {image_id}) has a non-finite "
+                             f"bbox {box} or score {score}")
+        if box[2] <= 0 or box[3] <= 0:
+            raise InputError(f"{path}: record {i} (image_id {image_id}) bbox {box} has no "
+                             "area (COCO boxes are [x, y, w, h] with w, h > 0)")
+        ids.append(image_id), xywh.append(box), scores.append(score), index.append(i)
+    xywh_arr = np.asarray(xywh, np.float64).reshape(-1, 4)
+    xyxy = np.concatenate([xywh_arr[:, :2], xywh_arr[:, :2] + xywh_arr[:, 2:]], axis=1)
+    return DetectionFile(path, np.asarray(ids, np.int64), xyxy.astype(np.float32),
+                         np.asarray(scores, np.float32), np.asarray(index, np.int64), xywh_arr)
+
+
+def read_detection_file(path: Union[str, Path], category_id: Optional[int] = 1
+                        ) -> DetectionFile:
+    """Read and check a COCO detection-result JSON (``[{image_id, category_id, bbox: [x, y,
+    w, h], score}, ...]``; cached per file): a record without those fields, with a NaN/Inf
+    number or an empty box is an InputError naming the file and the record."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"detection file {path} does not exist")
+    return _read_detection_file(str(path.resolve()), path.stat().st_mtime, category_id)
 
 
 def load_coco_detections(path: Union[str, Path], category_id: Optional[int] = 1
                          ) -> Dict[int, Detections]:
-    """Read a COCO detection-result JSON (``[{image_id, category_id, bbox: [x, y, w, h],
-    score}, ...]``) into ``{image_id: (boxes (N, 4) xyxy, scores (N,))}`` (cached per file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"detection file {path} does not exist")
-    return _load_detections_cached(str(path.resolve()), path.stat().st_mtime, category_id)
+    """:func:`read_detection_file` as ``{image_id: (boxes (N, 4) xyxy, scores (N,))}``."""
+    det = read_detection_file(path, category_id)
+    return {int(k): (det.boxes[det.image_ids == k], det.scores[det.image_ids == k])
+            for k in np.unique(det.image_ids)}
 
 
 def _image_id(image_id_or_file: Union[int, str, Path]) -> int:

@@ -49,7 +49,8 @@ def default_sizes(image_shape: Sequence[int]) -> Tuple[int, int]:
 def draw_poses(image: np.ndarray, keypoints: np.ndarray, scores: Optional[np.ndarray],
                schema: KeypointSchema, kpt_thr: float = 0.3, boxes: Optional[np.ndarray] = None,
                radius: Optional[int] = None, thickness: Optional[int] = None,
-               box_color: Color = (0, 255, 0), rgb: bool = False) -> np.ndarray:
+               box_color: Color = (0, 255, 0), rgb: bool = False,
+               box_scores: Optional[Sequence[float]] = None) -> np.ndarray:
     """Draw skeletons on a copy of ``image``.
 
     Args:
@@ -60,6 +61,7 @@ def draw_poses(image: np.ndarray, keypoints: np.ndarray, scores: Optional[np.nda
         kpt_thr: keypoints with score <= kpt_thr are not drawn, nor links touching them.
         boxes: optional (N, 4) xyxy boxes, drawn as rectangles in ``box_color`` (R, G, B).
         radius, thickness: keypoint radius and line width in pixels (default: by image size).
+        box_scores: optional (N,) scores written above the boxes (two decimals).
 
     Returns:
         A new (H, W, 3) uint8 image.
@@ -82,13 +84,10 @@ def draw_poses(image: np.ndarray, keypoints: np.ndarray, scores: Optional[np.nda
     radius = d_radius if radius is None else int(radius)
     thickness = d_thick if thickness is None else int(thickness)
 
+    if radius < 1 or thickness < 1:
+        raise InputError(f"radius {radius} and thickness {thickness} must be at least 1 pixel")
     if boxes is not None:
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        for x1, y1, x2, y2 in boxes:
-            if np.all(np.isfinite([x1, y1, x2, y2])):
-                cv2.rectangle(canvas, (int(round(x1)), int(round(y1))),
-                              (int(round(x2)), int(round(y2))), _color(box_color, rgb),
-                              thickness, cv2.LINE_AA)
+        _draw_boxes(canvas, boxes, box_scores, _color(box_color, rgb), thickness)
 
     kpt_colors = [_color(schema.keypoint_colors[i] if i < len(schema.keypoint_colors)
                          else _PALETTE[i % len(_PALETTE)], rgb) for i in range(k)]
@@ -108,6 +107,29 @@ def draw_poses(image: np.ndarray, keypoints: np.ndarray, scores: Optional[np.nda
             cv2.circle(canvas, tuple(int(v) for v in pix[person, i]), radius, kpt_colors[i],
                        -1, cv2.LINE_AA)
     return canvas
+
+
+def _draw_boxes(canvas: np.ndarray, boxes: np.ndarray, scores: Optional[Sequence[float]],
+                color: Color, thickness: int) -> None:
+    """Rectangles (N, 4) xyxy, with the score above each when ``scores`` is given."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if scores is not None and len(np.ravel(scores)) != len(boxes):
+        raise InputError(f"{len(np.ravel(scores))} box scores for {len(boxes)} boxes")
+    font = max(0.4, max(canvas.shape[:2]) / 1600)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        if not np.all(np.isfinite([x1, y1, x2, y2])):
+            continue
+        top_left = (int(round(x1)), int(round(y1)))
+        cv2.rectangle(canvas, top_left, (int(round(x2)), int(round(y2))), color, thickness,
+                      cv2.LINE_AA)
+        if scores is not None:
+            text = f"{float(np.ravel(scores)[i]):.2f}"
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+            y = max(top_left[1], th + base)
+            cv2.rectangle(canvas, (top_left[0], y - th - base), (top_left[0] + tw, y), color,
+                          -1)
+            cv2.putText(canvas, text, (top_left[0], y - base), cv2.FONT_HERSHEY_SIMPLEX, font,
+                        (0, 0, 0), 1, cv2.LINE_AA)
 
 
 def _heatmap_to_image_matrix(hm_size: Tuple[int, int], center: np.ndarray,

@@ -1,21 +1,39 @@
-"""Inputs and outputs of ``heatpose infer``: image files, folders, globs and videos."""
+"""Inputs and outputs of ``heatpose infer``: image files, folders, globs and videos.
+
+- :func:`expand_images` lists the images a spec names; :func:`unique_names` and
+  :func:`assign_image_ids` give each input file an output name and a COCO ``image_id`` that are
+  unique even when two folders hold the same file name.
+- :func:`prefetch_images` decodes images in a background thread (overlapping the network),
+  yielding an error message instead of an image for files it cannot read.
+- :class:`VideoReader` reads past damaged frames where OpenCV can and reports them;
+  :class:`VideoWriter` writes H.264 where the installed codecs allow (PyAV, else OpenCV's
+  'avc1'), else MPEG-4 Part 2 ('mp4v'); ``codec`` says which.
+"""
 from __future__ import annotations
 
 import glob
+import os
+import queue
+import threading
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from heatpose.errors import InputError
+from heatpose.errors import HeatposeError, InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+# consecutive unreadable frames after which a video is taken to end (damaged tail)
+MAX_BAD_FRAMES = 50
+
+# FFmpeg (inside OpenCV) prints a line per damaged macroblock; heatpose reports bad frames itself
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 def expand_images(spec: str) -> List[Path]:
@@ -37,8 +55,89 @@ def expand_images(spec: str) -> List[Path]:
     raise InputError(f"{spec}: no such file or folder")
 
 
+def relative_names(files: Sequence[Path]) -> List[str]:
+    """Per file: its path relative to the files' common folder, with '/' separators
+    (``a/0001.jpg``, ``b/0001.jpg``; files of one folder: their names)."""
+    paths = [Path(os.path.abspath(f)) for f in files]
+    if not paths:
+        return []
+    root = Path(os.path.commonpath([str(p.parent) for p in paths]))
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def unique_names(files: Sequence[Path]) -> List[str]:
+    """Per file: :func:`relative_names` without the suffix, folder separators as ``__``
+    (``a/0001.jpg``, ``b/0001.jpg`` -> ``a__0001``, ``b__0001``; one folder -> the plain
+    stems). Unique for distinct files."""
+    names = [n.rsplit(".", 1)[0].replace("/", "__") if "." in n.rsplit("/", 1)[-1]
+             else n.replace("/", "__") for n in relative_names(files)]
+    seen: dict = {}
+    out = []
+    for name in names:                    # same stem, different suffix: a.jpg and a.png
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}~{n}")
+    return out
+
+
+def assign_image_ids(files: Sequence[Path]) -> List[int]:
+    """COCO image ids: the numbers the file names are (``000000000785.jpg`` -> 785) when every
+    name is a number and no two agree; otherwise the position in ``files`` (0, 1, ...)."""
+    stems = [Path(f).stem for f in files]
+    if stems and all(s.isdigit() for s in stems):
+        ids = [int(s) for s in stems]
+        if len(set(ids)) == len(ids):
+            return ids
+    return list(range(len(files)))
+
+
+def prefetch_images(files: Sequence[Path], ahead: int = 8
+                    ) -> Iterator[Tuple[int, Path, Optional[np.ndarray], Optional[str]]]:
+    """``(index, path, image, None)`` or ``(index, path, None, why)`` per file, in order.
+
+    A background thread decodes up to ``ahead`` images in advance (OpenCV releases the GIL
+    while decoding, so this overlaps the network's forward pass)."""
+    from heatpose.data.images import read_image
+
+    items: "queue.Queue" = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+
+    def work() -> None:
+        for i, f in enumerate(files):
+            if stop.is_set():
+                return
+            try:
+                item = (i, f, read_image(f), None)
+            except HeatposeError as err:
+                item = (i, f, None, str(err))
+            except Exception as err:  # noqa: BLE001 - a reader crash is one skipped file
+                item = (i, f, None, f"{f}: cannot read image ({type(err).__name__}: {err})")
+            while not stop.is_set():
+                try:
+                    items.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+        items.put(None)
+
+    thread = threading.Thread(target=work, name="heatpose-image-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is None:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 class VideoReader:
-    """Frames of a video file as BGR uint8 arrays; ``fps`` and ``size`` (w, h) as stored."""
+    """Frames of a video file as BGR uint8 arrays; ``fps`` and ``size`` (w, h) as stored.
+
+    Iterating yields ``(frame_index, frame)``; a frame OpenCV cannot decode is skipped and its
+    index added to ``bad_frames`` (reading goes on where the decoder recovers; after
+    ``MAX_BAD_FRAMES`` failures in a row, or past the stored frame count, the video ends)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -50,23 +149,35 @@ class VideoReader:
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS)) or 25.0
         self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
                      int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        self.num_frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.num_frames = max(int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        self.bad_frames: List[int] = []
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[Tuple[int, np.ndarray]]:
+        index, run = 0, 0
         try:
             while True:
                 ok, frame = self.cap.read()
-                if not ok:
+                if ok and frame is not None:
+                    run = 0
+                    yield index, frame
+                    index += 1
+                    continue
+                if not self.num_frames or index >= self.num_frames:
+                    return                              # the end
+                self.bad_frames.append(index)
+                index, run = index + 1, run + 1
+                if run >= MAX_BAD_FRAMES:               # a damaged tail: the rest is lost
+                    self.bad_frames.extend(range(index, self.num_frames))
                     return
-                yield frame
         finally:
             self.cap.release()
 
-    def chunks(self, n: int) -> Iterator[List[np.ndarray]]:
-        """Frames in lists of up to ``n`` (so boxes of several frames share a forward pass)."""
-        chunk: List[np.ndarray] = []
-        for frame in self:
-            chunk.append(frame)
+    def chunks(self, n: int) -> Iterator[List[Tuple[int, np.ndarray]]]:
+        """``(index, frame)`` pairs in lists of up to ``n`` (boxes of several frames share a
+        forward pass)."""
+        chunk: List[Tuple[int, np.ndarray]] = []
+        for item in self:
+            chunk.append(item)
             if len(chunk) == n:
                 yield chunk
                 chunk = []
@@ -74,27 +185,113 @@ class VideoReader:
             yield chunk
 
 
-class VideoWriter:
-    """Writes BGR frames to an .mp4 (mp4v) file; opened on the first frame."""
+def describe_frames(indices: Sequence[int]) -> str:
+    """``3, 7-12, 40`` for a sorted list of frame indices."""
+    parts, start = [], None
+    for j, i in enumerate(indices):
+        if start is None:
+            start = i
+        if j + 1 == len(indices) or indices[j + 1] != i + 1:
+            parts.append(str(start) if start == i else f"{start}-{i}")
+            start = None
+    return ", ".join(parts)
 
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path, self.fps, self.writer = Path(path), fps, None
+
+class VideoWriter:
+    """Writes BGR frames to an .mp4 file, opened on the first frame: H.264 through PyAV when
+    it is installed, else OpenCV's 'avc1' when its FFmpeg has an H.264 encoder, else 'mp4v'
+    (MPEG-4 Part 2, which browsers do not play). ``codec`` names the choice once opened.
+
+    Frames go to ``<name>.part.mp4`` and the file is renamed into place by :meth:`close`, so
+    an interrupted run never leaves a truncated video under the final name."""
+
+    def __init__(self, path: Path, fps: float, codec: Optional[str] = None) -> None:
+        self.path, self.fps = Path(path), float(fps)
+        self.tmp = self.path.with_name(self.path.stem + ".part" + self.path.suffix)
+        self.requested = codec
+        self.codec: Optional[str] = None
+        self._cv = None
+        self._av = None
+
+    def _open(self, w: int, h: int) -> None:
+        for name in ([self.requested] if self.requested else ["pyav-h264", "avc1", "mp4v"]):
+            if name == "pyav-h264" and self._open_av(w, h):
+                break
+            if name != "pyav-h264" and self._open_cv(name, w, h):
+                break
+        else:
+            raise InputError(f"{self.path}: cannot open a video writer "
+                             f"({self.requested or 'H.264 or mp4v'})")
+        self.codec = name
+
+    def _open_av(self, w: int, h: int) -> bool:
+        try:
+            import av  # type: ignore[import-not-found]
+        except ImportError:
+            return False
+        try:
+            from fractions import Fraction
+
+            container = av.open(str(self.tmp), mode="w")
+            stream = container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(
+                1001))
+            stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        except Exception:  # noqa: BLE001 - no H.264 encoder in this PyAV build
+            return False
+        self._av = (container, stream)
+        return True
+
+    def _open_cv(self, fourcc: str, w: int, h: int) -> bool:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*fourcc), self.fps,
+                                     (w, h))
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+        if not writer.isOpened():
+            return False
+        self._cv = writer
+        return True
 
     def write(self, frame: np.ndarray) -> None:
-        if self.writer is None:
-            h, w = frame.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"),
-                                          self.fps, (w, h))
-            if not self.writer.isOpened():
-                raise InputError(f"{self.path}: cannot open a video writer")
-        self.writer.write(frame)
+        if self.codec is None:
+            self._open(frame.shape[1], frame.shape[0])
+        if self._av is not None:
+            import av  # type: ignore[import-not-found]
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
+            container, stream = self._av
+            frame = frame[:stream.height, :stream.width]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(frame), format="bgr24")):
+                container.mux(packet)
+        else:
+            self._cv.write(frame)
 
+    def close(self) -> Optional[Path]:
+        """Finish the file; returns its path (None when no frame was written)."""
+        if self._av is not None:
+            container, stream = self._av
+            for packet in stream.encode():
+                container.mux(packet)
+            container.close()
+            self._av = None
+        elif self._cv is not None:
+            self._cv.release()
+            self._cv = None
+        else:
+            return None
+        os.replace(self.tmp, self.path)
+        return self.path
 
-def image_id_of(path: Path, index: int) -> int:
-    """COCO-style id from a file name like 000000000785.jpg, else the index in the set."""
-    stem = path.stem
-    return int(stem) if stem.isdigit() else index
+    def abort(self) -> None:
+        """Drop the partial file."""
+        if self._cv is not None:
+            self._cv.release()
+        if self._av is not None:
+            try:
+                self._av[0].close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._cv = self._av = None
+        self.tmp.unlink(missing_ok=True)

@@ -4,21 +4,27 @@
     >>> pipe = Pipeline(model="td-hm_res50_8xb64-210e_coco-256x192", detector="yolox-nano")
     >>> people = pipe("photo.jpg")
     >>> people.keypoints.shape        # (N, 17, 2) image pixels
+    >>> people.save("photo_pose.jpg")  # the drawing (or people.save("photo.json"): COCO results)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from heatpose.data.images import read_image, validate_image
-from heatpose.errors import HeatposeError
+from heatpose.device import DEFAULT_DEVICE
+from heatpose.errors import HeatposeError, InputError
 from heatpose.models.estimator import TopdownEstimator, validate_bboxes
 
 DEFAULT_MODEL = "td-hm_res50_8xb64-210e_coco-256x192"
 DEFAULT_DETECTOR = "yolox-nano"
+# MMPose's CocoMetric: instance score = box score x mean of the keypoint scores above this
+KEYPOINT_SCORE_THR = 0.2
+# ... then OKS-NMS per image at this threshold (what `heatpose test` scores)
+OKS_NMS_THR = 0.9
 
 ImageLike = Union[np.ndarray, str, Path]
 BoxSource = Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
@@ -27,7 +33,10 @@ BoxSource = Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
 @dataclass
 class People:
     """The people of one image. boxes (N, 4) xyxy px; box_scores (N,); keypoints (N, K, 2)
-    image px (x, y); scores (N, K); visibility (N, K) for visibility-head models, else None."""
+    image px (x, y); scores (N, K); visibility (N, K) for visibility-head models, else None.
+
+    ``image`` (the BGR image) and ``schema`` (the model's keypoint schema) let the result
+    draw and save itself; ``track_ids`` (N,) are set by tracking."""
 
     boxes: np.ndarray
     box_scores: np.ndarray
@@ -37,28 +46,111 @@ class People:
     heatmaps: Optional[np.ndarray] = None
     centers: Optional[np.ndarray] = None      # (N, 2) crop window centres, image px
     scales: Optional[np.ndarray] = None       # (N, 2) crop window (w, h), image px
+    image: Optional[np.ndarray] = None
+    schema: Any = None
+    track_ids: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def to_records(self, image_id: Any = None, rescore: bool = True) -> List[dict]:
-        """COCO keypoint-result records (``keypoints`` as [x, y, score] * K; ``score`` = box
-        score x mean of keypoint scores above 0.2, MMPose's rescoring)."""
+    def select(self, index: Any) -> "People":
+        """The people at ``index`` (indices or a boolean mask), in that order."""
+        def pick(a: Optional[np.ndarray]) -> Optional[np.ndarray]:
+            return None if a is None else np.asarray(a)[index]
+        return replace(self, boxes=pick(self.boxes), box_scores=pick(self.box_scores),
+                       keypoints=pick(self.keypoints), scores=pick(self.scores),
+                       visibility=pick(self.visibility), heatmaps=pick(self.heatmaps),
+                       centers=pick(self.centers), scales=pick(self.scales),
+                       track_ids=pick(self.track_ids))
+
+    @property
+    def instance_scores(self) -> np.ndarray:
+        """(N,) float32 person scores, MMPose's CocoMetric rescoring: box score x mean of the
+        keypoint scores above 0.2 (0 when none is)."""
+        from heatpose.evaluation.topdown import rescore
+
+        box = np.asarray(self.box_scores, np.float32)
+        kpt = np.asarray(self.scores, np.float32)
+        return np.array([rescore(kpt[i], box[i], "bbox_keypoint", KEYPOINT_SCORE_THR)
+                         for i in range(len(self))], np.float32).reshape(len(self))
+
+    def suppress_duplicates(self, thr: float = OKS_NMS_THR,
+                            sigmas: Optional[Sequence[float]] = None) -> "People":
+        """OKS non-maximum suppression as MMPose's CocoMetric (and ``heatpose test``) applies
+        it: the people left, best instance score first. ``sigmas``: OKS sigmas (default: the
+        schema's); without sigmas nothing is suppressed."""
+        from heatpose.evaluation.nms import oks_nms
+
+        sigmas = sigmas if sigmas is not None else getattr(self.schema, "sigmas", None)
+        if not len(self) or not sigmas or self.scales is None:
+            return self
+        kpts = np.concatenate([self.keypoints, self.scores[..., None]], axis=2)
+        areas = np.prod(np.asarray(self.scales, np.float32), axis=1)
+        scores = list(self.instance_scores)            # numpy float32 scalars, as MMPose
+        return self.select(oks_nms(kpts.astype(np.float32), np.array(scores), areas, thr,
+                                   np.asarray(sigmas, np.float32)))
+
+    def to_records(self, image_id: Any = None, file_name: Optional[str] = None,
+                   frame: Optional[int] = None) -> List[dict]:
+        """COCO keypoint results, one per person: ``image_id``, ``category_id``, ``keypoints``
+        ([x, y, score] * K), ``score`` (:attr:`instance_scores`), ``bbox`` [x, y, w, h],
+        ``bbox_score``, and when given ``file_name``, ``frame``, ``track_id``,
+        ``keypoints_visible``."""
+        kpts = np.concatenate([np.asarray(self.keypoints, np.float32),
+                               np.asarray(self.scores, np.float32)[..., None]], axis=2)
+        inst = self.instance_scores
         out = []
         for i in range(len(self)):
-            kpt = np.concatenate([self.keypoints[i], self.scores[i][:, None]], axis=1)
-            valid = self.scores[i][self.scores[i] > 0.2]
-            score = float(self.box_scores[i]) * (float(valid.mean()) if rescore and valid.size
-                                                 else 1.0)
             x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
-            rec = {"category_id": 1, "keypoints": [round(float(v), 3) for v in kpt.ravel()],
-                   "score": score, "bbox": [x1, y1, x2 - x1, y2 - y1]}
+            rec: dict = {}
             if image_id is not None:
                 rec["image_id"] = image_id
+            rec.update({"category_id": 1, "keypoints": kpts[i].reshape(-1).tolist(),
+                        "score": float(inst[i]), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                        "bbox_score": float(self.box_scores[i])})
+            if file_name is not None:
+                rec["file_name"] = file_name
+            if frame is not None:
+                rec["frame"] = int(frame)
+            if self.track_ids is not None:
+                rec["track_id"] = int(self.track_ids[i])
             if self.visibility is not None:
                 rec["keypoints_visible"] = [round(float(v), 4) for v in self.visibility[i]]
             out.append(rec)
         return out
+
+    def draw(self, image: Optional[np.ndarray] = None, kpt_thr: float = 0.3,
+             radius: Optional[int] = None, thickness: Optional[int] = None,
+             show_boxes: bool = True, show_box_scores: bool = False,
+             show_heatmaps: bool = False) -> np.ndarray:
+        """The image (default: the one these people were found in) with skeletons drawn;
+        see :func:`heatpose.inference.draw.draw_poses` for the options."""
+        from heatpose.inference.draw import draw_poses, overlay_heatmaps
+
+        canvas = self.image if image is None else image
+        if canvas is None or self.schema is None:
+            raise HeatposeError("People.draw needs the image (pass image=) and the model's "
+                                "keypoint schema (set by Pipeline)")
+        if show_heatmaps and self.heatmaps is not None and self.centers is not None:
+            for hm, center, scale in zip(self.heatmaps, self.centers, self.scales):
+                canvas = overlay_heatmaps(canvas, hm, center=center, scale=scale)
+        return draw_poses(canvas, self.keypoints, self.scores, self.schema, kpt_thr=kpt_thr,
+                          boxes=self.boxes if show_boxes else None, radius=radius,
+                          thickness=thickness,
+                          box_scores=self.box_scores if show_boxes and show_box_scores
+                          else None)
+
+    def save(self, path: Union[str, Path], **draw_options: Any) -> Path:
+        """Write the drawing (``.jpg``, ``.png``, ...) or the COCO results (``.json``) to
+        ``path`` (atomically: a temporary file renamed into place). Returns the path."""
+        from heatpose.inference.outputs import write_image, write_json
+
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            write_json(path, self.to_records())
+        else:
+            write_image(path, self.draw(**draw_options))
+        return path
 
 
 def _make_detector(detector: Any, detector_model: Optional[str], device: str,
@@ -80,7 +172,7 @@ def _make_detector(detector: Any, detector_model: Optional[str], device: str,
 
 
 def _load_pose_model(name: Optional[str], checkpoint: Optional[Union[str, Path]],
-                     device: str) -> TopdownEstimator:
+                     device: Any) -> TopdownEstimator:
     from heatpose.models.build import build_model, is_self_describing, model_from_checkpoint
 
     if name is None and checkpoint is not None:
@@ -102,23 +194,38 @@ class Pipeline:
         detector: 'yolox-nano' (default, ONNX via onnxruntime), 'whole-image' / None (one box
             covering each image), or a callable ``image -> (boxes (N, 4) xyxy, scores (N,))``.
         checkpoint: weights for ``model`` (a file); otherwise the zoo checkpoint is downloaded.
+        device: 'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
         detector_model: a local YOLOX .onnx file instead of the downloaded one.
         det_score_thr: detector score threshold.
         batch_size: crops per forward pass (x2 with flip test); default: 8 on CPU, 64 on GPU.
+        flip_test: None = the model's setting.
+        nms_thr: OKS-NMS threshold applied to each image's people (``heatpose infer`` uses
+            0.9, as ``heatpose test`` and MMPose's CocoMetric); None = one person per box.
     """
 
     def __init__(self, model: Union[str, TopdownEstimator, None] = None,
                  detector: Any = DEFAULT_DETECTOR, checkpoint: Optional[Union[str, Path]] = None,
-                 device: str = "cpu", detector_model: Optional[Union[str, Path]] = None,
+                 device: Any = DEFAULT_DEVICE, detector_model: Optional[Union[str, Path]] = None,
                  det_score_thr: float = 0.3, batch_size: Optional[int] = None,
-                 flip_test: Optional[bool] = None) -> None:
+                 flip_test: Optional[bool] = None, nms_thr: Optional[float] = None) -> None:
+        from heatpose.device import resolve_device
+
+        if batch_size is not None and int(batch_size) < 1:
+            raise InputError(f"batch_size={batch_size}: must be at least 1")
+        if not 0.0 <= float(det_score_thr) <= 1.0:
+            raise InputError(f"det_score_thr={det_score_thr}: must be in [0, 1]")
         if model is None or isinstance(model, str):
-            model = _load_pose_model(model, checkpoint, device)
+            self.device = resolve_device(device)
+            model = _load_pose_model(model, checkpoint, self.device)
+        else:
+            self.device = next(model.parameters()).device
         self.model = model.eval()
         self.detect = _make_detector(detector, None if detector_model is None
-                                     else str(detector_model), device, det_score_thr)
+                                     else str(detector_model), self.device.type,
+                                     det_score_thr)
         self.batch_size = batch_size
         self.flip_test = flip_test
+        self.nms_thr = nms_thr
 
     def boxes(self, image: np.ndarray, index: int = 0) -> Tuple[np.ndarray, np.ndarray]:
         """Person boxes (N, 4) xyxy and scores (N,) for one BGR image."""
@@ -143,10 +250,11 @@ class Pipeline:
         if bboxes is not None and single:
             bboxes = [bboxes]
             box_scores = None if box_scores is None else [box_scores]
-        crops, centers, scales, boxes, all_scores, counts = [], [], [], [], [], []
+        crops, centers, scales, boxes, all_scores, counts, read = [], [], [], [], [], [], []
         for i, image in enumerate(batch):
             image = read_image(image) if isinstance(image, (str, Path)) else \
                 validate_image(image, f"image {i}")
+            read.append(image)
             if bboxes is None:
                 b, s = self.boxes(image, i)
             else:
@@ -165,11 +273,15 @@ class Pipeline:
             np.concatenate(boxes), flip_test=self.flip_test, batch_size=self.batch_size,
             return_heatmaps=return_heatmaps)
         people, start = [], 0
-        for b, s, n in zip(boxes, all_scores, counts):
+        schema = getattr(self.model, "schema", None)
+        for image, b, s, n in zip(read, boxes, all_scores, counts):
             sl = slice(start, start + n)
             start += n
-            people.append(People(b, s, result.keypoints[sl], result.scores[sl],
-                                 None if result.visibility is None else result.visibility[sl],
-                                 None if result.heatmaps is None else result.heatmaps[sl],
-                                 result.centers[sl], result.scales[sl]))
+            found = People(b, s, result.keypoints[sl], result.scores[sl],
+                           None if result.visibility is None else result.visibility[sl],
+                           None if result.heatmaps is None else result.heatmaps[sl],
+                           result.centers[sl], result.scales[sl], image=image, schema=schema)
+            if self.nms_thr is not None:
+                found = found.suppress_duplicates(self.nms_thr)
+            people.append(found)
         return people[0] if single else people
