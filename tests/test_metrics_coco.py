@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from heatpose.errors import InputError
-from heatpose.evaluation import (TopdownCocoEvaluator, evaluate_coco, oks_nms, rescore,
-                                 short_names, soft_oks_nms)
+from heatpose.evaluation import (TopdownCocoEvaluator, evaluate_coco, evaluate_keypoint_file,
+                                 oks_nms, rescore, short_names, soft_oks_nms)
+from heatpose.evaluation.coco_eval import compute_oks_pairs
 from heatpose.schema import get_schema
 
 FIXTURE = Path(__file__).parent / "fixtures" / "coco_eval_random.json"
@@ -158,3 +159,101 @@ def test_rescore_modes():
                                                    + np.float32(0.3)) / np.float32(3))
     assert rescore(np.zeros(4, np.float32), b, "bbox_keypoint") == 0
     assert rescore(s, b, "bbox_rle") == pytest.approx(0.8 + 0.45 + 0.9)
+
+
+def _one_person():
+    gt = _gt([np.linspace(60, 140, 34).reshape(17, 2), np.linspace(200, 300, 34).reshape(17, 2)])
+    gt["annotations"][1]["id"] = 42
+    res = [{"image_id": 1, "category_id": 1, "score": 0.8,
+            "keypoints": np.c_[np.linspace(60, 140, 34).reshape(17, 2), np.ones(17)]
+            .ravel().tolist()} for _ in range(2)]
+    return gt, res
+
+
+@pytest.mark.parametrize("where, change, pattern", [
+    ("gt", lambda a: a.update(keypoints=a["keypoints"][:-1] + [float("nan")]),
+     r"annotations: annotation #1 \(id 42\): 'keypoints' holds NaN or infinity"),
+    ("gt", lambda a: a.update(bbox=[0, 0, float("inf"), 5]),
+     r"annotation #1 \(id 42\): 'bbox' holds NaN"),
+    ("gt", lambda a: a.update(area=float("nan")), r"annotation #1 \(id 42\): 'area' holds NaN"),
+    ("gt", lambda a: a.update(image_id=99),
+     r"annotation #1 \(id 42\): image_id 99 is not an image of the file"),
+    ("gt", lambda a: a.update(keypoints=a["keypoints"][:48]),
+     r"annotation #1 \(id 42\): 'keypoints' has 48 values, expected 51"),
+    ("res", lambda r: r["keypoints"].__setitem__(4, float("nan")),
+     r"results: result #1 \(image_id 1\): 'keypoints' holds NaN or infinity"),
+    ("res", lambda r: r.update(score=float("nan")), r"result #1 \(image_id 1\): 'score' holds NaN"),
+    ("res", lambda r: r.update(score="high"), r"result #1 \(image_id 1\): 'score' is not a number"),
+    ("res", lambda r: r.update(image_id=5),
+     r"result #1 \(image_id 5\): image_id 5 is not an image of the annotation file"),
+    ("res", lambda r: r.pop("keypoints"), r"result #1 \(image_id 1\) has no 'keypoints'"),
+])
+def test_non_finite_and_dangling_records_are_errors(where, change, pattern):
+    """NaN/Inf or dangling ids never change AP silently: the first bad record is named."""
+    gt, res = _one_person()
+    change(gt["annotations"][1] if where == "gt" else res[1])
+    with pytest.raises(InputError, match=pattern):
+        evaluate_coco(gt, res, get_schema("coco").sigmas)
+
+
+def test_eval_blames_the_odd_annotation_not_the_healthy_ones(tmp_path):
+    """The first annotation has 16 keypoints, the rest 17: the dataset is told from the
+    majority, so the message names annotation #0 (it used to name #1, a healthy record)."""
+    gt, res = _one_person()
+    gt["annotations"].append(dict(gt["annotations"][1], id=43))
+    gt["annotations"][0]["keypoints"] = gt["annotations"][0]["keypoints"][:48]
+    ann, pred = tmp_path / "gt.json", tmp_path / "pred.json"
+    ann.write_text(json.dumps(gt))
+    pred.write_text(json.dumps(res))
+    with pytest.raises(InputError, match=r"annotation file .*gt.json: annotation #0 \(id 1\): "
+                                         r"'keypoints' has 48 values, expected 51"):
+        evaluate_keypoint_file(ann, pred)
+    res[0]["score"] = float("nan")
+    gt["annotations"][0]["keypoints"] += [1, 1, 1]
+    ann.write_text(json.dumps(gt))
+    pred.write_text(json.dumps(res))
+    with pytest.raises(InputError, match=r"result file .*pred.json: result #0 \(image_id 1\): "
+                                         r"'score' holds NaN"):
+        evaluate_keypoint_file(ann, pred)
+
+
+def test_evaluator_rejects_non_finite_predictions():
+    ev = TopdownCocoEvaluator(None, get_schema("coco").sigmas)
+    kp = np.zeros((1, 17, 2), np.float32)
+    kp[0, 3, 1] = np.nan
+    with pytest.raises(InputError, match=r"sample id 5 \(image_id 9\): keypoints hold NaN"):
+        ev.process(5, 9, kp, np.ones((1, 17), np.float32))
+    with pytest.raises(InputError, match=r"sample id 5 \(image_id 9\): bbox_scores hold NaN"):
+        ev.process(5, 9, np.zeros((1, 17, 2)), np.ones((1, 17)), bbox_scores=np.array([np.inf]))
+    with pytest.raises(InputError, match=r"OKS-NMS: scores of pose #1 hold NaN"):
+        oks_nms(np.zeros((2, 17, 3)), np.array([1.0, np.nan]), np.ones(2), 0.9,
+                get_schema("coco").sigmas)
+
+
+def test_oks_pairs_equal_xtcocotools_formula_bitwise():
+    """The pairs are summed grouped by labelled-keypoint count; each equals xtcocotools' per-pair
+    1-D sum exactly (the evaluation's statistics are identical, not just close)."""
+    rng = np.random.default_rng(3)
+    sig = np.asarray(get_schema("coco").sigmas, np.float32)
+    n = 400
+    dt = rng.uniform(0, 200, (n, 17, 3))
+    gt = rng.uniform(0, 200, (n, 17, 3))
+    gt[:, :, 2] = rng.integers(0, 3, (n, 17)) * (rng.uniform(size=(n, 1)) > 0.1)
+    box = np.c_[rng.uniform(0, 100, (n, 2)), rng.uniform(10, 100, (n, 2))]
+    area = rng.uniform(100, 1e4, n)
+    got = compute_oks_pairs(dt, gt, box, area, sig)
+    var = (sig * 2) ** 2
+    for i in range(n):
+        vg = gt[i, :, 2]
+        if (vg > 0).any():
+            dx, dy = dt[i, :, 0] - gt[i, :, 0], dt[i, :, 1] - gt[i, :, 1]
+        else:
+            x0, x1 = box[i, 0] - box[i, 2], box[i, 0] + box[i, 2] * 2
+            y0, y1 = box[i, 1] - box[i, 3], box[i, 1] + box[i, 3] * 2
+            z = np.zeros(17)
+            dx = np.max((z, x0 - dt[i, :, 0]), axis=0) + np.max((z, dt[i, :, 0] - x1), axis=0)
+            dy = np.max((z, y0 - dt[i, :, 1]), axis=0) + np.max((z, dt[i, :, 1] - y1), axis=0)
+        e = (dx ** 2 + dy ** 2) / var / (area[i] + np.spacing(1)) / 2
+        if (vg > 0).any():
+            e = e[vg > 0]
+        assert got[i] == np.sum(np.exp(-e)) / e.shape[0], i

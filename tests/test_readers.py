@@ -12,6 +12,7 @@ import pytest
 from heatpose.data.readers import (DATASET_FORMATS, InstanceRecord, is_valid_instance,
                                    read_coco_style, read_dataset, read_detections, read_mpii,
                                    read_mpii_trb, read_posetrack18)
+from heatpose.data.readers.record import SkippedRecordsWarning
 from heatpose.errors import InputError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mmpose_pipeline.npz"
@@ -210,6 +211,14 @@ def test_valid_synthetic_file(tmp_path):
     (lambda d: d["annotations"][0].update(image_id=5), r"annotation id 7: image_id 5"),
     (lambda d: d["images"][0].pop("width"), r"image id 1: missing field 'width'"),
     (lambda d: d.pop("images"), r"missing field 'images'"),
+    (lambda d: d["annotations"][0].update(bbox=[10, float("nan"), 30, 40]),
+     r"annotation id 7: field 'bbox' is NaN"),
+    (lambda d: d["annotations"][0].update(keypoints=[20, 20, 2] * 16 + [float("inf"), 1, 2]),
+     r"annotation id 7: field 'keypoints' holds NaN or infinity"),
+    (lambda d: d["annotations"][0].update(area=float("nan")), r"annotation id 7: field 'area'"),
+    (lambda d: d["images"][0].update(width=0), r"image id 1: field 'width' is not positive"),
+    (lambda d: d["images"][0].update(height="tall"), r"image id 1: field 'height' is not a"),
+    (lambda d: d["annotations"][0].update(image_id=[1]), r"annotation id 7: image_id \[1\]"),
 ])
 def test_bad_records_name_file_and_record(tmp_path, mutate, pattern):
     path = _coco(tmp_path, mutate)
@@ -250,3 +259,56 @@ def test_bad_mpii_and_detections(tmp_path, data_dir):
     dets.write_text(json.dumps([{"image_id": 785, "category_id": 1, "bbox": [0, 0, 5, 5]}]))
     with pytest.raises(InputError, match=r"detection #0: missing field 'score'"):
         read_detections(dets, ann, 17)
+
+
+@pytest.mark.parametrize("bbox", [[10, 10, -5, 40], [150, 10, 30, 40], [10, 10, 0, 40]])
+def test_empty_boxes_are_skipped_with_one_warning(tmp_path, bbox):
+    """Negative / zero size and boxes outside the image: MMPose's filter drops them; the reader
+    says so once per file, naming the count and the first record."""
+    def mutate(d):
+        d["annotations"].append(dict(d["annotations"][0], id=8, bbox=bbox))
+        d["annotations"].append(dict(d["annotations"][0], id=9, bbox=bbox))
+    path = _coco(tmp_path, mutate)
+    with pytest.warns(SkippedRecordsWarning, match=r"ann.json: 2 records skipped: box empty.*"
+                                                   r"first: annotation id 8"):
+        recs = read_dataset("coco", path)
+    assert [r.ann_id for r in recs] == [7]
+
+
+def test_mpii_bad_numbers_name_the_record(tmp_path):
+    good = {"image": "1.jpg", "center": [5, 5], "scale": 1.0, "joints": [[1, 1]] * 16,
+            "joints_vis": [1] * 16}
+    mpii = tmp_path / "mpii.json"
+    for change, pattern in [({"center": [5, float("nan")]}, "center' holds NaN"),
+                            ({"scale": 0}, "scale' is 0, not positive"),
+                            ({"scale": "big"}, "scale' is not a number"),
+                            ({"joints": [[1, 1]] * 15 + [[1, float("inf")]]}, "joints' holds NaN")]:
+        mpii.write_text(json.dumps([good, dict(good, **change)]))
+        with pytest.raises(InputError, match=f"mpii.json: annotation #1: field '{pattern}"):
+            read_dataset("mpii", mpii)
+
+
+@pytest.mark.parametrize("det, pattern", [
+    ({"bbox": [0, 0, float("nan"), 5]}, r"detection #1: field 'bbox' holds NaN"),
+    ({"score": float("nan")}, r"detection #1: field 'score' is NaN"),
+    ({"score": None}, r"detection #1: field 'score' is not a number"),
+    ({"bbox": [0, 0, -3, 5]}, r"detection #1: 'bbox' \[x, y, w, h\] has a negative size"),
+    ({"image_id": 999}, r"detection #1: image_id 999 is not an image of"),
+])
+def test_bad_detections_name_the_record(tmp_path, data_dir, det, pattern):
+    good = {"image_id": 785, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([good, dict(good, **det)]))
+    with pytest.raises(InputError, match=pattern) as err:
+        read_detections(dets, data_dir / "mmpose_tests/coco/test_coco.json", 17)
+    assert str(dets) in str(err.value)
+
+
+def test_zero_size_detection_is_skipped_with_a_warning(tmp_path, data_dir):
+    good = {"image_id": 785, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([good, dict(good, bbox=[3, 3, 0, 5]), good]))
+    with pytest.warns(SkippedRecordsWarning, match=r"1 record skipped: box of zero width.*"
+                                                   r"detection #1"):
+        recs = read_detections(dets, data_dir / "mmpose_tests/coco/test_coco.json", 17)
+    assert [r.ann_id for r in recs] == [0, 2]          # ids stay those of the file's order

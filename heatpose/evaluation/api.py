@@ -2,6 +2,7 @@
 use them) and evaluation of a COCO keypoint result file against an annotation file."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -33,16 +34,20 @@ def coco_settings(dataset: str) -> Dict[str, object]:
 
 
 def infer_dataset(gt: dict, name: str) -> str:
-    """Guess the dataset from the keypoint count of the annotations (14: CrowdPose if the images
-    carry ``crowdIndex``, else AIC)."""
+    """Guess the dataset from the keypoint count most annotations have (14: CrowdPose if the
+    images carry ``crowdIndex``, else AIC). The most common count decides, so that one odd
+    annotation is the record the evaluation blames, not the healthy ones."""
+    counts: Counter = Counter()
     for ann in gt.get("annotations", []):
-        if isinstance(ann, dict) and "keypoints" in ann:
-            k = len(ann["keypoints"]) // 3
-            break
-    else:
+        if isinstance(ann, dict) and isinstance(ann.get("keypoints"), list):
+            counts[len(ann["keypoints"]) // 3] += 1
+    if not counts:
         raise InputError(f"{name}: no annotation with 'keypoints'; pass --dataset")
+    known = set(_BY_COUNT) | {14}
+    k = max(counts, key=lambda c: (counts[c], c in known))      # ties: a known count
     if k == 14:
-        crowd = all("crowdIndex" in im for im in gt.get("images", [])) and gt.get("images")
+        crowd = all(isinstance(im, dict) and "crowdIndex" in im
+                    for im in gt.get("images", [])) and gt.get("images")
         return "crowdpose" if crowd else "aic"
     if k not in _BY_COUNT:
         raise InputError(f"{name}: cannot tell the dataset from {k} keypoints; pass --dataset "
@@ -52,7 +57,8 @@ def infer_dataset(gt: dict, name: str) -> str:
 
 def evaluate_keypoint_file(ann_file: Union[str, Path], pred_file: Union[str, Path],
                            dataset: Optional[str] = None) -> Tuple[str, Dict[str, float]]:
-    """Evaluate a COCO keypoint result file; returns ``(dataset, stats)`` (MMPose stat names)."""
+    """Evaluate a COCO keypoint result file; returns ``(dataset, stats)`` (the names of
+    :func:`evaluate_coco`: AP, AP50, ...). Errors name the file and the record."""
     gt, gt_name = load_coco_gt(ann_file)
     results = load_json(pred_file, "result file")
     if not isinstance(results, list):

@@ -99,6 +99,11 @@ def _check(records: Sequence[Any], predictions: InstancePredictions) -> None:
                          f"record order, got {kp.shape} and {sc.shape}")
     if n == 0:
         raise InputError("no test instances to evaluate (the annotation file lists none)")
+    bad = ~(np.isfinite(kp).all(axis=(1, 2)) & np.isfinite(sc).all(axis=1))
+    if bad.any():
+        r = records[int(np.argmax(bad))]
+        raise InputError(f"predictions: record ann_id {r.ann_id} ({r.img_path}): keypoints or "
+                         f"scores hold NaN or infinity ({int(bad.sum())} of {n} records)")
 
 
 def _coco_evaluator(dataset: str, records: Sequence[Any], predictions: InstancePredictions,

@@ -11,6 +11,8 @@ from typing import Optional
 
 import numpy as np
 
+from heatpose.errors import InputError
+
 
 def oks_iou(ref: np.ndarray, others: np.ndarray, ref_area: float, other_areas: np.ndarray,
             sigmas: np.ndarray, vis_thr: Optional[float] = None) -> np.ndarray:
@@ -51,8 +53,16 @@ def _as_inputs(keypoints, scores, areas, sigmas):
     kpts = np.asarray(keypoints, dtype=np.float32)
     if kpts.ndim != 3 or kpts.shape[2] != 3:
         raise ValueError(f"keypoints must have shape (N, K, 3), got {kpts.shape}")
-    return (kpts, np.asarray(scores), np.asarray(areas, dtype=np.float32),
-            np.asarray(sigmas, dtype=np.float32))
+    out = (kpts, np.asarray(scores), np.asarray(areas, dtype=np.float32),
+           np.asarray(sigmas, dtype=np.float32))
+    if len(out[1]) != len(kpts) or len(out[2]) != len(kpts):
+        raise ValueError(f"{len(kpts)} poses but {len(out[1])} scores and {len(out[2])} areas")
+    for name, arr in zip(("keypoints", "scores", "areas", "sigmas"), out):
+        if not np.isfinite(arr.astype(np.float64)).all():
+            bad = np.flatnonzero(~np.isfinite(arr.astype(np.float64)).reshape(len(arr), -1)
+                                 .all(axis=1))
+            raise InputError(f"OKS-NMS: {name} of pose #{int(bad[0])} hold NaN or infinity")
+    return out
 
 
 def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, thr: float,

@@ -8,9 +8,11 @@ Inputs are used with MMPose's dtypes (float32 keypoints and boxes) so results ag
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
+
+from heatpose.errors import InputError
 
 MPII_GROUPS = {"Head": (9,), "Shoulder": (13, 12), "Elbow": (14, 11), "Wrist": (15, 10),
                "Hip": (3, 2), "Knee": (4, 1), "Ankle": (5, 0)}
@@ -20,10 +22,31 @@ JHMDB_GROUPS = {"Head": (2,), "Sho": (3, 4), "Elb": (7, 8), "Wri": (11, 12), "Hi
 TRB_SKELETON = 14                          # MPII-TRB: joints 0..13 skeleton, the rest contour
 
 
+def check_finite(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray,
+                 norm: Optional[np.ndarray] = None) -> None:
+    """InputError naming the first sample whose prediction, labelled ground truth or normaliser
+    holds NaN or infinity (they would silently count as misses)."""
+    n = len(pred)
+    mask = np.asarray(mask, dtype=bool).reshape(n, -1)
+    checks = [("prediction", ~np.isfinite(np.asarray(pred, np.float64)).reshape(n, -1).all(axis=1)),
+              ("labelled ground truth",
+               (~np.isfinite(np.asarray(gt, np.float64)).reshape(n, mask.shape[1], -1)
+                .all(axis=2) & mask).any(axis=1))]
+    if norm is not None:
+        checks.append(("normaliser",
+                       ~np.isfinite(np.asarray(norm, np.float64)).reshape(n, -1).all(axis=1)))
+    for what, bad in checks:
+        if bad.any():
+            raise InputError(f"sample #{int(np.argmax(bad))}: {what} holds NaN or infinity "
+                             f"({int(bad.sum())} of {n} samples)")
+
+
 def normalized_distances(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray,
                          norm: np.ndarray) -> np.ndarray:
     """(N, K) float32 distances ``|(pred - gt) / norm|``; -1 where the joint is not labelled or
-    the sample's normaliser has a zero (non-positive normalisers count as 1e6)."""
+    the sample's normaliser has a zero (non-positive normalisers count as 1e6). NaN or infinity
+    in a prediction, a labelled ground truth or a normaliser raises InputError."""
+    check_finite(pred, gt, mask, norm)
     mask = np.array(mask, dtype=bool)
     norm = np.array(norm)
     mask[np.where((norm == 0).sum(1))[0], :] = False
@@ -169,6 +192,7 @@ def mpii_trb_accuracy(pred, gt, mask, headboxes) -> Dict[str, float]:
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     mask = np.asarray(mask).astype(bool)
     hb = np.asarray(headboxes, dtype=np.float64).reshape(-1, 4)
+    check_finite(pred, gt, mask, hb)
     thr = np.linalg.norm(hb[:, :2] - hb[:, 2:], axis=1) * 0.3
     dist = np.linalg.norm(pred[..., :2] - gt[..., :2], axis=-1)
     hit = ((dist < thr[:, None]) & mask).astype(np.float32)

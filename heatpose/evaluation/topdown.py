@@ -111,6 +111,12 @@ class TopdownCocoEvaluator:
         n = len(kpts)
         if bbox_scores is None:
             bbox_scores = np.ones(n)
+        for what, value in (("keypoints", kpts), ("keypoint_scores", scores),
+                            ("bboxes", bboxes), ("bbox_scores", bbox_scores),
+                            ("bbox_scales", bbox_scales)):
+            if value is not None and not np.isfinite(np.asarray(value, np.float64)).all():
+                raise InputError(f"sample id {id} (image_id {img_id!r}): {what} hold NaN or "
+                                 "infinity; non-finite predictions would silently change AP")
         boxes = None if bboxes is None else xyxy_to_xywh(np.asarray(bboxes).reshape(n, 4))
         if bbox_scales is not None:
             areas = np.prod(np.asarray(bbox_scales).reshape(n, 2), axis=1)

@@ -4,6 +4,7 @@ DeepFashion, DeepFashion2, PoseTrack18, COCO-WholeBody) and COCO-format detectio
 Semantics follow MMPose 1.x's ``BaseCocoStyleDataset``: images in file order, each image's
 annotations in file order; boxes xywh -> xyxy clipped to ``[0, W-1] x [0, H-1]``; visibility
 ``min(1, v)``; annotations without ``bbox`` or ``keypoints`` are skipped (as MMPose does).
+Bad records: see :mod:`heatpose.data.readers.record` (what is fatal, what is skipped).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import numpy as np
 
 from heatpose.errors import InputError
 
-from .record import InstanceRecord, as_array, check_count, load_json, require
+from .record import (InstanceRecord, SkipLog, as_array, as_number, check_count, load_json,
+                     require)
 
 # DeepFashion2's 13 category ids; MMPose trains one model per category on a file that holds
 # only that category, :func:`read_coco_style` with ``category_ids`` does the same selection.
@@ -43,14 +45,21 @@ def _index_coco(data: Any, path: str) -> Tuple["OrderedDict[Any, dict]", Dict[An
     images: "OrderedDict[Any, dict]" = OrderedDict()
     for i, img in enumerate(images_raw):
         img_id = require(img, "id", path, f"image #{i}")
-        for key in ("file_name", "width", "height"):
-            require(img, key, path, f"image id {img_id}")
+        require(img, "file_name", path, f"image id {img_id}")
+        for key in ("width", "height"):
+            if as_number(require(img, key, path, f"image id {img_id}"), path,
+                         f"image id {img_id}", key) <= 0:
+                raise InputError(f"{path}: image id {img_id}: field '{key}' is not positive")
         images[img_id] = img
     by_image: Dict[Any, List[dict]] = defaultdict(list)
     for i, ann in enumerate(anns_raw):
         ann_id = require(ann, "id", path, f"annotation #{i}")
         img_id = require(ann, "image_id", path, f"annotation id {ann_id}")
-        if img_id not in images:
+        try:
+            known = img_id in images
+        except TypeError:                                   # an unhashable id (list, object)
+            known = False
+        if not known:
             raise InputError(f"{path}: annotation id {ann_id}: image_id {img_id} is not in "
                              "'images'")
         by_image[img_id].append(ann)
@@ -63,11 +72,8 @@ def _clip_box(ann: dict, img: dict, offset: float, path: str,
     box = ann["bbox"]
     if not isinstance(box, (list, tuple)) or len(box) < 4:
         raise InputError(f"{path}: {what}: field 'bbox' must be [x, y, w, h]")
-    try:
-        x, y, w, h = (float(v) for v in box[:4])
-        img_w, img_h = float(img["width"]), float(img["height"])
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: {what}: 'bbox', 'width' and 'height' must be numbers") from None
+    x, y, w, h = (as_number(v, path, what, "bbox") for v in box[:4])
+    img_w, img_h = float(img["width"]), float(img["height"])
     x -= offset
     y -= offset
     x1, y1 = np.clip(x, 0, img_w - 1), np.clip(y, 0, img_h - 1)
@@ -77,12 +83,16 @@ def _clip_box(ann: dict, img: dict, offset: float, path: str,
 
 
 def _parse_ann(ann: dict, img: dict, img_path: str, path: str, num_keypoints: Optional[int],
-               matlab_offset: bool, wholebody: bool) -> Optional[InstanceRecord]:
+               matlab_offset: bool, wholebody: bool, skips: SkipLog) -> Optional[InstanceRecord]:
     what = f"annotation id {ann['id']}"
     if "bbox" not in ann or "keypoints" not in ann:
+        skips.add("no 'bbox' or 'keypoints' (MMPose skips these)", what)
         return None
     offset = 1.0 if matlab_offset else 0.0
     bbox, fallback_area = _clip_box(ann, img, offset, path, what)
+    if bbox[2] <= bbox[0] or bbox[3] <= bbox[1]:
+        skips.add("box empty once clipped to the image (negative or zero size, or outside the "
+                  "image; MMPose's top-down filter drops these)", what)
     if wholebody:
         flat: List[Any] = []
         for part in _WHOLEBODY_PARTS:
@@ -97,11 +107,11 @@ def _parse_ann(ann: dict, img: dict, img_path: str, path: str, num_keypoints: Op
     flags = (kpts3[:, 2] > 0) if wholebody else kpts3[:, 2]
     visible = np.minimum(1, flags).astype(np.float32)
     if "num_keypoints" in ann and not matlab_offset:
-        num = int(ann["num_keypoints"])
+        num = int(as_number(ann["num_keypoints"], path, what, "num_keypoints"))
     else:
         num = int(np.count_nonzero(keypoints.max(axis=1)))
     if "area" in ann and not matlab_offset:
-        area = float(np.float32(ann["area"]))
+        area = float(np.float32(as_number(ann["area"], path, what, "area")))
     else:
         area = fallback_area
     extras: Dict[str, Any] = {}
@@ -136,14 +146,17 @@ def read_coco_style(ann_file: str, img_prefix: str = "", num_keypoints: Optional
     images, by_image = _index_coco(load_json(path), path)
     keep = None if category_ids is None else {int(c) for c in category_ids}
     records: List[InstanceRecord] = []
+    skips = SkipLog(path)
     for img_id, img in images.items():
         img_path = os.path.join(img_prefix, img["file_name"])
         for ann in by_image.get(img_id, ()):
             if keep is not None and int(ann.get("category_id", 1)) not in keep:
                 continue
-            rec = _parse_ann(ann, img, img_path, path, num_keypoints, matlab_offset, wholebody)
+            rec = _parse_ann(ann, img, img_path, path, num_keypoints, matlab_offset, wholebody,
+                             skips)
             if rec is not None:
                 records.append(rec)
+    skips.report()
     return records
 
 
@@ -180,22 +193,33 @@ def read_detections(det_file: str, ann_file: str, num_keypoints: int, img_prefix
                          f"{type(dets).__name__}")
     records: List[InstanceRecord] = []
     next_id = 0
+    skips = SkipLog(det_path)
     for i, det in enumerate(dets):
         what = f"detection #{i}"
         if require(det, "category_id", det_path, what) != 1:
             continue
         img_id = require(det, "image_id", det_path, what)
-        if img_id not in images:
-            raise InputError(f"{det_path}: {what}: image_id {img_id} is not in {path}")
-        box = as_array(require(det, "bbox", det_path, what), 4, det_path, what, "bbox")[0]
-        box[2:] += box[:2]
-        raw_score = require(det, "score", det_path, what)
         try:
-            score = float(np.float32(raw_score))
-        except (TypeError, ValueError):
-            raise InputError(f"{det_path}: {what}: field 'score' is not a number") from None
+            known = img_id in images
+        except TypeError:                                   # an unhashable id (list, object)
+            known = False
+        if not known:
+            raise InputError(f"{det_path}: {what}: image_id {img_id!r} is not an image of {path}")
+        box = as_array(require(det, "bbox", det_path, what), 4, det_path, what, "bbox")
+        if box.shape[0] != 1:
+            raise InputError(f"{det_path}: {what}: field 'bbox' must be [x, y, w, h]")
+        box = box[0]
+        if box[2] < 0 or box[3] < 0:
+            raise InputError(f"{det_path}: {what}: 'bbox' [x, y, w, h] has a negative size "
+                             f"{box[2]:g} x {box[3]:g}")
+        box[2:] += box[:2]
+        score = float(np.float32(as_number(require(det, "score", det_path, what), det_path,
+                                           what, "score")))
         ann_id, next_id = next_id, next_id + 1
         if score < score_thr:
+            continue
+        if box[2] <= box[0] or box[3] <= box[1]:
+            skips.add("box of zero width or height", what)
             continue
         img = images[img_id]
         records.append(InstanceRecord(
@@ -203,4 +227,5 @@ def read_detections(det_file: str, ann_file: str, num_keypoints: int, img_prefix
             bbox=box, keypoints=np.zeros((num_keypoints, 2), np.float32),
             keypoints_visible=np.ones(num_keypoints, np.float32), bbox_score=score,
             img_shape=(int(img["height"]), int(img["width"]))))
+    skips.report()
     return records

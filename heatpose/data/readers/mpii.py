@@ -13,7 +13,7 @@ import numpy as np
 
 from heatpose.errors import InputError
 
-from .record import InstanceRecord, as_array, check_count, load_json, require
+from .record import InstanceRecord, as_array, as_number, check_count, load_json, require
 
 PIXEL_STD = 200.0      # MPII scales are in units of 200 pixels
 HEAD_SIZE_BIAS = 0.6   # PCKh normalises by 0.6 x the head-box diagonal
@@ -22,6 +22,22 @@ HEAD_SIZE_BIAS = 0.6   # PCKh normalises by 0.6 x the head-box diagonal
 def _cs_to_xyxy(center: np.ndarray, scale: np.ndarray) -> np.ndarray:
     xy = center - 0.5 * scale
     return np.concatenate([xy, xy + scale]).astype(np.float32)
+
+
+def _scale(value, path: str, what: str) -> np.ndarray:
+    """(w, h) float32 pixels from a scale in 200-pixel units; it must be a positive number."""
+    scale = as_number(value, path, what, "scale")
+    if scale <= 0:
+        raise InputError(f"{path}: {what}: field 'scale' is {scale:g}, not positive")
+    return np.full(2, scale, np.float32) * PIXEL_STD
+
+
+def _center(value, path: str, what: str) -> np.ndarray:
+    """(2,) float32 centre (x, y) in pixels from ``[x, y]``."""
+    center = as_array(value, 2, path, what, "center")
+    if center.shape[0] != 1:
+        raise InputError(f"{path}: {what}: field 'center' must be [x, y]")
+    return center[0]
 
 
 def _area(bbox: np.ndarray) -> float:
@@ -70,12 +86,8 @@ def read_mpii(ann_file: str, img_prefix: str = "", num_keypoints: Optional[int] 
     for idx, ann in enumerate(anns):
         what = f"annotation #{idx}"
         image = require(ann, "image", path, what)
-        center = as_array(require(ann, "center", path, what), 2, path, what, "center")[0]
-        raw_scale = require(ann, "scale", path, what)
-        try:
-            scale = np.full(2, float(raw_scale), np.float32) * PIXEL_STD
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: {what}: field 'scale' is not a number") from None
+        center = _center(require(ann, "center", path, what), path, what)
+        scale = _scale(require(ann, "scale", path, what), path, what)
         if center[0] != -1:
             center[1] = center[1] + 15.0 / PIXEL_STD * scale[1]
         center = center - 1
@@ -124,18 +136,14 @@ def read_mpii_trb(ann_file: str, img_prefix: str = "",
         img_id = require(ann, "image_id", path, what)
         if img_id not in names:
             raise InputError(f"{path}: {what}: image_id {img_id} is not in 'images'")
-        center = as_array(require(ann, "center", path, what), 2, path, what, "center")[0]
-        raw_scale = require(ann, "scale", path, what)
-        try:
-            scale = np.full(2, float(raw_scale), np.float32) * PIXEL_STD
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: {what}: field 'scale' is not a number") from None
+        center = _center(require(ann, "center", path, what), path, what)
+        scale = _scale(require(ann, "scale", path, what), path, what)
         kpts3 = as_array(require(ann, "keypoints", path, what), 3, path, what, "keypoints")
         check_count(len(kpts3), num_keypoints, path, what)
         bbox = _cs_to_xyxy(center, scale)
         extras: dict = {}
         if "headbox" in ann:
-            extras["headbox"] = np.asarray(ann["headbox"], dtype=np.float32)
+            extras["headbox"] = as_array(ann["headbox"], 4, path, what, "headbox")[0]
         records.append(InstanceRecord(
             img_path=os.path.join(img_prefix, names[img_id]), img_id=img_id, ann_id=ann_id,
             bbox=bbox, keypoints=kpts3[:, :2].copy(),

@@ -1,8 +1,27 @@
-"""The instance record every annotation reader returns, and MMPose's top-down filtering rule."""
+"""The instance record every annotation reader returns, MMPose's top-down filtering rule, and the
+checks every reader applies.
+
+What the readers do with a bad record (all messages start ``<file>: <record>:``, the record being
+``annotation #<index>`` / ``annotation id <id>`` / ``detection #<index>`` / ``image id <id>``):
+
+- fatal (:class:`~heatpose.errors.InputError`): a file that is not the expected JSON; a missing
+  required field; a value that is not a number where one is expected; NaN or infinity in a box,
+  keypoint, visibility, area, centre, scale or score; a keypoint count other than the dataset's;
+  an ``image_id`` naming no image of the file; an image size that is not positive; an MPII scale
+  that is not positive; a detection box of negative width or height.
+- skipped, with one warning line per file and reason (:class:`SkippedRecordsWarning`: count and
+  first record): COCO-style annotations without ``bbox`` or ``keypoints`` (MMPose skips them
+  silently); annotation boxes that are empty once clipped to the image (negative or zero size,
+  or outside the image), which MMPose's top-down filter (:func:`filter_topdown`) drops;
+  detection boxes of zero width or height (no crop can be taken).
+- kept as MMPose keeps them: crowd regions and annotations with no labelled keypoint are
+  records (the top-down filter drops them; no warning, they are normal in COCO).
+"""
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -121,7 +140,43 @@ def as_array(value: Any, shape_last: int, path: str, what: str, field_name: str)
     if arr.ndim > 2 or arr.size % shape_last:
         raise InputError(f"{path}: {what}: field '{field_name}' has {arr.size} values, "
                          f"not a multiple of {shape_last}")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{path}: {what}: field '{field_name}' holds NaN or infinity")
     return arr.reshape(-1, shape_last)
+
+
+def as_number(value: Any, path: str, what: str, field_name: str) -> float:
+    """A finite float from a JSON number; InputError naming the record otherwise."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{path}: {what}: field '{field_name}' is not a number") from None
+    if not np.isfinite(out):
+        raise InputError(f"{path}: {what}: field '{field_name}' is NaN or infinity")
+    return out
+
+
+class SkippedRecordsWarning(UserWarning):
+    """Records a reader skipped (see the module docstring for the rule)."""
+
+
+class SkipLog:
+    """Count skipped records per reason; :meth:`report` warns once per reason and file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.reasons: Dict[str, List[Any]] = {}
+
+    def add(self, reason: str, what: str) -> None:
+        entry = self.reasons.setdefault(reason, [0, what])
+        entry[0] += 1
+
+    def report(self) -> Dict[str, int]:
+        """Warn (one line per reason) and return ``{reason: count}``."""
+        for reason, (count, first) in self.reasons.items():
+            warnings.warn(f"{self.path}: {count} record{'s' if count > 1 else ''} skipped: "
+                          f"{reason} (first: {first})", SkippedRecordsWarning, stacklevel=3)
+        return {reason: entry[0] for reason, entry in self.reasons.items()}
 
 
 def check_count(n: int, expected: Optional[int], path: str, what: str) -> None:
