@@ -23,7 +23,8 @@ TINY = ["model.name=tiny-test", "model.backbone=resnet18",
         '"heatmap_size": [16, 24], "sigma": 2}',
         "data.val_ann_file=annotations/person_keypoints_train2017.json",
         "data.val_img_prefix=train2017/", "data.val_bbox_file=null", "data.num_workers=0",
-        "optim.warmup_iters=3", "train.log_interval=1"]
+        "optim.warmup_iters=3", "train.log_interval=1",
+        "model.pretrained_backbone=null"]         # the recipe's ImageNet resnet50 does not fit
 
 
 # ------------------------------------------------------------------ schedule
@@ -120,7 +121,7 @@ def test_overridden_architecture_is_not_saved_as_the_preset(tmp_path):
                  "model.deconv_out_channels=[128,128,128]", "model.schema=aic",
                  'model.codec.input_size=[128,128]', "model.visibility_head=true"):
         assert training_model_name(apply_overrides(cfg, [item])) == PRESET + "+custom", item
-    small = TINY[1:5]                               # resnet18 (8 channels), 64x96 input
+    small = TINY[1:5] + TINY[-1:]                   # resnet18 (8 channels), 64x96 input
     assert training_model_name(apply_overrides(cfg, small + ["model.name=my-net"])) == "my-net"
     for extra, name in (([], PRESET + "+custom"), (["model.name=my-net"], "my-net")):
         custom = apply_overrides(cfg, small + extra)

@@ -29,6 +29,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--strict-data", action="store_true",
                    help="stop at the first unreadable sample (default: skip and count them; "
                         "train.skip_bad_samples)")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision on CUDA (train.amp; MMPose trains in fp32 unless asked)")
+    p.add_argument("--auto-scale-lr", action="store_true",
+                   help="scale the lr by (batch x processes) / the recipe's base batch "
+                        "(optim.auto_scale_lr; off by default, as MMPose)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from WORK_DIR/latest.pth (or the given checkpoint)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],

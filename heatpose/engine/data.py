@@ -6,9 +6,12 @@ run is reproducible for any number of loader workers, and a resumed run continue
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from torch.utils.data import DataLoader
 
@@ -46,41 +49,101 @@ def data_augment(cfg: DataConfig) -> DataAugment:
 
 
 def read_records(cfg: DataConfig, data_root: Path, split: str, schema: Any) -> List[Any]:
-    """Instance records of the train or val split; checks files exist and keypoint counts."""
-    from heatpose.data.readers import DATASET_FORMATS, filter_topdown, read_coco_style, \
-        read_dataset, read_detections
+    """Instance records of the train or val split; checks files exist and keypoint counts.
 
-    ann = cfg.train_ann_file if split == "train" else cfg.val_ann_file
-    prefix = cfg.train_img_prefix if split == "train" else cfg.val_img_prefix
-    if not ann:
-        raise ConfigError(f"data.{split}_ann_file is not set")
-    ann_path = resolve_path(data_root, ann)
-    if not ann_path.exists():
-        raise ConfigError(f"{ann_path}: annotation file not found (data.{split}_ann_file "
-                          f"{ann!r} under --data-root {data_root})")
-    bbox = cfg.val_bbox_file if split == "val" else None
+    Train: the main set plus ``data.extra_train_sets`` (MMPose's CombinedDataset), each mapped
+    onto the model's keypoints by its ``keypoint_mapping`` (MMPose's KeypointConverter)."""
+    if split == "train":
+        sets = [{"dataset": cfg.dataset, "ann_file": cfg.train_ann_file,
+                 "img_prefix": cfg.train_img_prefix,
+                 "keypoint_mapping": cfg.train_keypoint_mapping}] + list(cfg.extra_train_sets)
+        records: List[Any] = []
+        for i, item in enumerate(sets):
+            key = "data.train_ann_file" if i == 0 else f"data.extra_train_sets[{i - 1}]"
+            records += _read_train_set(item, data_root, schema, key)
+        if cfg.max_train_instances:
+            records = records[:cfg.max_train_instances]
+        if not records:
+            raise ConfigError(f"{resolve_path(data_root, cfg.train_ann_file)}: no usable "
+                              "instances for train")
+        return records
+    if not cfg.val_ann_file:
+        raise ConfigError("data.val_ann_file is not set")
+    bbox = cfg.val_bbox_file
     bbox_path = str(resolve_path(data_root, bbox)) if bbox else None
     if bbox_path and not Path(bbox_path).exists():
         raise ConfigError(f"{bbox_path}: detection file not found (data.val_bbox_file "
                           f"{bbox!r} under --data-root {data_root}; set it to null to "
                           "validate on ground-truth boxes)")
-    k = schema.num_keypoints
-    if cfg.dataset in DATASET_FORMATS:
-        fmt = DATASET_FORMATS[cfg.dataset][0]
-        if fmt == "coco" and DATASET_FORMATS[cfg.dataset][1] != k:
-            # a custom schema on a COCO-format file: read with the schema's keypoint count
-            records = read_detections(bbox_path, str(ann_path), k, prefix) if bbox_path else \
-                filter_topdown(read_coco_style(str(ann_path), prefix, k))
-        else:
-            records = read_dataset(cfg.dataset, str(ann_path), prefix, bbox_file=bbox_path)
-    else:
-        raise ConfigError(f"data.dataset = {cfg.dataset!r}: unknown dataset; known: "
-                          f"{', '.join(sorted(DATASET_FORMATS))}")
-    if split == "train" and cfg.max_train_instances:
-        records = records[:cfg.max_train_instances]
+    ann_path = _existing(data_root, cfg.val_ann_file, "data.val_ann_file")
+    records = _read_file(cfg.dataset, ann_path, cfg.val_img_prefix, schema.num_keypoints,
+                         bbox_path, "data.dataset")
     if not records:
-        raise ConfigError(f"{ann_path}: no usable instances for {split}")
+        raise ConfigError(f"{ann_path}: no usable instances for val")
     return records
+
+
+def _existing(data_root: Path, rel: str, key: str) -> Path:
+    path = resolve_path(data_root, rel)
+    if not path.exists():
+        raise ConfigError(f"{path}: annotation file not found ({key} {rel!r} under "
+                          f"--data-root {data_root})")
+    return path
+
+
+def _read_file(dataset: str, ann_path: Path, prefix: str, k: Optional[int],
+               bbox_path: Optional[str], key: str) -> List[Any]:
+    """Records of one annotation file; ``k``: read a COCO-format file with a custom schema's
+    keypoint count (None: the reader's own count)."""
+    from heatpose.data.readers import (DATASET_FORMATS, filter_topdown, read_coco_style,
+                                       read_dataset, read_detections)
+
+    if dataset not in DATASET_FORMATS:
+        raise ConfigError(f"{key} = {dataset!r}: unknown dataset; known: "
+                          f"{', '.join(sorted(DATASET_FORMATS))}")
+    fmt, native = DATASET_FORMATS[dataset][0], DATASET_FORMATS[dataset][1]
+    if k is not None and fmt == "coco" and native != k:
+        return read_detections(bbox_path, str(ann_path), k, prefix) if bbox_path else \
+            filter_topdown(read_coco_style(str(ann_path), prefix, k))
+    return read_dataset(dataset, str(ann_path), prefix, bbox_file=bbox_path)
+
+
+def _read_train_set(item: Dict[str, Any], data_root: Path, schema: Any, key: str) -> List[Any]:
+    """One train set: records with the model's keypoints (mapped when it has a mapping)."""
+    unknown = set(item) - {"dataset", "ann_file", "img_prefix", "keypoint_mapping"}
+    if unknown or not item.get("dataset") or not item.get("ann_file"):
+        raise ConfigError(f"{key}: a train set needs dataset and ann_file (and may have "
+                          f"img_prefix, keypoint_mapping); got keys {sorted(item)}")
+    mapping = item.get("keypoint_mapping")
+    ann_path = _existing(data_root, item["ann_file"], key)
+    k = schema.num_keypoints
+    records = _read_file(item["dataset"], ann_path, item.get("img_prefix") or "",
+                         None if mapping else k, None, key)
+    if mapping:
+        records = convert_records(records, mapping, k, f"{key} ({ann_path})")
+    return records
+
+
+def convert_records(records: Sequence[Any], mapping: Sequence[Sequence[int]], num_target: int,
+                    where: str) -> List[Any]:
+    """Records with keypoints mapped as MMPose's ``KeypointConverter``: target ``dst`` takes
+    source ``src`` for each ``[src, dst]``; unmapped targets are (0, 0) and invisible."""
+    from heatpose.data.converter import convert_keypoints
+
+    if not records:
+        return []
+    k_src = len(records[0].keypoints)
+    bad = [m for m in mapping if len(m) != 2 or not 0 <= int(m[0]) < k_src
+           or not 0 <= int(m[1]) < num_target]
+    if bad:
+        raise ConfigError(f"{where}: keypoint_mapping entry {list(bad[0])} is outside "
+                          f"[0, {k_src}) x [0, {num_target}) (source x model keypoints)")
+    kpts, vis = convert_keypoints(np.stack([r.keypoints for r in records]),
+                                  np.stack([r.keypoints_visible for r in records]),
+                                  [[int(a), int(b)] for a, b in mapping], num_target)
+    return [dataclasses.replace(r, keypoints=kpts[i].astype(np.float32),
+                                keypoints_visible=vis[i].astype(np.float32))
+            for i, r in enumerate(records)]
 
 
 def build_dataset(cfg: TrainConfig, data_root: Path, split: str, schema: Any, codec: Any

@@ -91,7 +91,7 @@ def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str]
 
 
 def load_matching(module: nn.Module, state: Mapping[str, torch.Tensor], source: str,
-                  target: str) -> LoadReport:
+                  target: str, key: str = "the weights") -> LoadReport:
     """Copy the tensors of ``state`` whose names and shapes fit ``module`` (``strict=False``);
     CheckpointError when fewer than :data:`MIN_MATCHED` of the module's tensors are filled."""
     own = module.state_dict()
@@ -114,7 +114,8 @@ def load_matching(module: nn.Module, state: Mapping[str, torch.Tensor], source: 
             f"{source} does not fit the {target}: only {len(report.matched)} of its "
             f"{report.total} tensors have a same-named, same-shaped entry in the file "
             f"({len(state)} entries, e.g. {', '.join(list(state)[:3])}; {target} keys look "
-            f"like {', '.join(counted[:3])}). Is it the right file?")
+            f"like {', '.join(counted[:3])}). Is it the right file? (set {key}=null to start from "
+            "random weights)")
     return report
 
 
@@ -129,7 +130,7 @@ def load_pretrained_backbone(model: nn.Module, source: str, prefix: Optional[str
         state = select_prefix(state, prefix)
     except CheckpointError as exc:
         raise CheckpointError(f"{path} ({key}): {exc}") from None
-    return load_matching(model.backbone, state, path, "backbone")
+    return load_matching(model.backbone, state, path, "backbone", key)
 
 
 def load_init_checkpoint(model: nn.Module, source: str,
@@ -140,4 +141,4 @@ def load_init_checkpoint(model: nn.Module, source: str,
     path = fetch_weights(source, key)
     state, _ = read_checkpoint(path)
     state = to_mmpose_names(select_prefix(state, None), set(model.state_dict()))
-    return load_matching(model, state, path, "model")
+    return load_matching(model, state, path, "model", key)

@@ -1,0 +1,99 @@
+"""Training data as the recipe says: COCO+AIC recipes train on both sets with MMPose's keypoint
+mapping (KeypointConverter); the recipe's flip shift reaches the trained model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from heatpose.data.readers import read_dataset
+from heatpose.engine.config import AugmentConfig, ConfigError, apply_overrides
+from heatpose.engine.data import build_dataset
+from heatpose.engine.model import build_training_model, load_config_schema
+from heatpose.engine.presets import resolve_config
+
+MERGE = "td-hm-vis_res50_8xb64-210e_coco-aic-256x192-merge"
+COMBINE = "td-hm_hrnet-w32_8xb64-210e_coco-aic-256x192-combine"
+
+
+def _on_test_data(name: str):
+    """The recipe's config, its files pointed at ../shared/data/mmpose_tests (MMPose's layout:
+    coco/ and aic/ side by side), no download."""
+    cfg = resolve_config(name)
+    cfg.data.train_ann_file, cfg.data.train_img_prefix = "test_coco.json", ""
+    assert len(cfg.data.extra_train_sets) == 1 and cfg.data.extra_train_sets[0]["dataset"] == "aic"
+    cfg.data.extra_train_sets[0].update(ann_file="../aic/test_aic.json", img_prefix="../aic/")
+    cfg.data.augment = AugmentConfig(enabled=False)
+    return cfg
+
+
+@pytest.mark.parametrize("name", [MERGE, COMBINE])
+def test_coco_aic_recipes_train_on_both_sets(name, data_dir):
+    root = data_dir / "mmpose_tests" / "coco"
+    cfg = _on_test_data(name)
+    schema = load_config_schema(cfg.model)
+    from heatpose.codecs import codec_from_dict
+
+    codec = codec_from_dict(cfg.model.codec)
+    ds = build_dataset(cfg, root, "train", schema, codec)
+    coco = read_dataset("coco", str(root / "test_coco.json"))
+    aic = read_dataset("aic", str(data_dir / "mmpose_tests" / "aic" / "test_aic.json"))
+    assert len(coco) and len(aic) and len(ds) == len(coco) + len(aic)
+    mapping = cfg.data.extra_train_sets[0]["keypoint_mapping"]
+    k = schema.num_keypoints
+    for i, src in enumerate(aic):
+        rec = ds.records[len(coco) + i]
+        assert rec.keypoints.shape == (k, 2)
+        expect = np.zeros((k, 2))
+        expect_vis = np.zeros(k)
+        for s, t in mapping:
+            expect[t], expect_vis[t] = src.keypoints[s], src.keypoints_visible[s]
+        np.testing.assert_array_equal(rec.keypoints, expect)
+        np.testing.assert_array_equal(rec.keypoints_visible, expect_vis)
+    for i, src in enumerate(coco):      # COCO: as is (merge) or identity-mapped (combine)
+        np.testing.assert_array_equal(ds.records[i].keypoints[:17], src.keypoints)
+    image, heatmaps, weights, meta = ds[len(coco)]           # an AIC image is found and encoded
+    assert tuple(heatmaps.shape) == (k, codec.heatmap_size[1], codec.heatmap_size[0])
+    assert meta["img_path"].startswith("../aic/")
+    assert float(weights.sum()) == float(ds.records[len(coco)].keypoints_visible.sum())
+
+
+def test_bad_train_sets_are_named(data_dir):
+    root = data_dir / "mmpose_tests" / "coco"
+    cfg = _on_test_data(MERGE)
+    schema = load_config_schema(cfg.model)
+    cfg.data.extra_train_sets[0]["keypoint_mapping"] = [[0, 17]]
+    with pytest.raises(ConfigError, match=r"data.extra_train_sets\[0\] .*\[0, 17\] is outside"):
+        build_dataset(cfg, root, "train", schema, None)
+    cfg.data.extra_train_sets[0] = {"dataset": "aic"}
+    with pytest.raises(ConfigError, match=r"data.extra_train_sets\[0\]: a train set needs"):
+        build_dataset(cfg, root, "train", schema, None)
+    cfg.data.extra_train_sets[0] = {"dataset": "aic", "ann_file": "../aic/missing.json"}
+    with pytest.raises(ConfigError, match=r"missing.json: annotation file not found "
+                                          r"\(data.extra_train_sets\[0\]"):
+        build_dataset(cfg, root, "train", schema, None)
+
+
+def test_extra_train_sets_by_set_and_file(tmp_path):
+    """``--set data.extra_train_sets=[...]`` is type-checked like every key."""
+    cfg = apply_overrides(resolve_config(MERGE), [
+        'data.extra_train_sets=[{"dataset": "aic", "ann_file": "a.json", "img_prefix": "",'
+        ' "keypoint_mapping": [[0, 6]]}]'])
+    assert cfg.data.extra_train_sets[0]["keypoint_mapping"] == [[0, 6]]
+    with pytest.raises(ConfigError, match="data.extra_train_sets"):
+        apply_overrides(cfg, ["data.extra_train_sets=[3]"])
+    assert json.loads(json.dumps(cfg.to_dict()))["data"]["extra_train_sets"]
+
+
+@pytest.mark.parametrize("shift", [None, False, True])
+def test_flip_shift_reaches_the_model(shift):
+    cfg = resolve_config("td-hm_res50_8xb64-210e_coco-256x192")
+    cfg = apply_overrides(cfg, ["model.backbone=resnet18",
+                                'model.backbone_kwargs={"stem_channels": 8, "base_channels": 8}',
+                                "model.deconv_out_channels=[8,8,8]",
+                                "model.pretrained_backbone=null",
+                                f"model.flip_shift={json.dumps(shift)}"])
+    model = build_training_model(cfg.model)
+    assert model.flip_shift is (True if shift is None else shift)    # MSRA's rule: shift
+    assert model.metadata()["flip_shift"] is model.flip_shift
