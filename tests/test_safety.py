@@ -453,15 +453,37 @@ def test_storage_sizes_are_checked_before_allocating(tiny_payload, tmp_path):
 
 
 def test_old_batchnorm_without_num_batches_tracked_loads(tmp_path):
-    """2018-era files (torch < 0.4.1) have no ``num_batches_tracked``; legacy container."""
+    """2018-era files (torch < 0.4.1): no ``num_batches_tracked``, tensors pickled with the
+    first ``_rebuild_tensor``, official-repo names, legacy container."""
     model = _tiny_model()
     for p in model.parameters():
         torch.nn.init.normal_(p)
     state = {k: v for k, v in model.state_dict().items() if "num_batches_tracked" not in k}
-    official = OrderedDict(("module." + k.split(".", 1)[1], v) for k, v in state.items())
+    official = OrderedDict(
+        ("module." + k.split(".", 1)[1], _Reduce(torch._utils._rebuild_tensor, v.storage(),
+                                                 v.storage_offset(), v.shape, v.stride()))
+        for k, v in state.items())
     path = tmp_path / "pose_resnet_2018.pth.tar"
     path.write_bytes(legacy_bytes(official))
     fresh = _tiny_model()
     load_checkpoint(fresh, path)
     for k, v in state.items():
         assert torch.equal(fresh.state_dict()[k], v), k
+
+
+def test_tensors_without_data_and_pickled_models_are_one_line(tmp_path):
+    meta_tensor = _Reduce(torch._utils._rebuild_device_tensor_from_numpy,
+                          np.zeros(3, np.float32), torch.float32, "meta", False)
+    path = tmp_path / "meta.pth"
+    path.write_bytes(legacy_bytes({"state_dict": {"w": meta_tensor}}))
+    with pytest.raises(CheckpointError, match="holds no data") as err:
+        read_checkpoint(path)
+    assert str(path) in str(err.value)
+    path = tmp_path / "whole_model.pth"                  # torch.save(model) of a 2018 repo
+    path.write_bytes(legacy_bytes(torch.nn.Linear(2, 2)))
+    with pytest.raises(CheckpointError, match="pickled torch.nn.modules.linear.Linear"):
+        read_checkpoint(path)
+    torch.save(torch.nn.Linear(2, 2), path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="pickled torch.nn.modules.linear.Linear"):
+        read_checkpoint(path)                            # module class as a persistent id
+    assert not list(Path.cwd().glob("*.patch"))          # torch's source check never ran

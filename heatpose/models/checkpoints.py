@@ -45,12 +45,18 @@ def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, 
                 break
         if isinstance(obj.get("meta"), Mapping):
             meta = dict(obj["meta"])
+    if isinstance(state, OpaqueObject):       # e.g. torch.save(model): objects are not rebuilt
+        raise CheckpointError(f"{path}: holds a pickled {state.name} object, not a state_dict "
+                              "(heatpose reads weights only: save model.state_dict())")
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: no state_dict found (top-level type "
                               f"{type(obj).__name__})")
     tensors: Dict[str, torch.Tensor] = {}
     for k, v in state.items():
         if isinstance(v, torch.Tensor):
+            if v.is_meta or v.layout != torch.strided:
+                raise CheckpointError(f"{path}: state_dict entry {k!r} holds no data "
+                                      f"({'meta' if v.is_meta else v.layout} tensor)")
             tensors[str(k)] = v.cpu()          # a numpy-rebuilt tensor may name a GPU
         elif not isinstance(v, OpaqueObject):
             raise CheckpointError(f"{path}: state_dict entry {k!r} is a {type(v).__name__}, "
