@@ -249,7 +249,12 @@ def test_hand_placed_files(server, ckpt, tmp_path, capsys):
     (tmp_path / "plain.pth").write_bytes(b"hand placed")
     capsys.readouterr()
     assert download(plain, tmp_path) == tmp_path / "plain.pth"
-    assert "placed by hand" in capsys.readouterr().err
+    assert "put there by hand" in capsys.readouterr().err
+    assert download(plain, tmp_path) == tmp_path / "plain.pth"   # said once; now recorded
+    assert capsys.readouterr().err == "" and len(server.requests) == 1
+    (tmp_path / "plain.pth").write_bytes(b"hand placed, then changed")
+    assert cached_file(plain, tmp_path) is None                # the change is noticed
+    assert download(plain, tmp_path, progress=False).read_bytes() == body
 
 
 def test_record_from_another_url_is_not_reused(server, tmp_path):

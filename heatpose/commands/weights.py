@@ -159,10 +159,10 @@ def print_table(folder: Path, entries: List[Dict[str, Any]]) -> None:
     if not entries:
         print(f"no downloaded weights in {folder}")
         return
-    status = {"verified": "verified", "unverified": "not verified (no hash known)",
-              "partial": "partial"}
-    rows = [(e["name"], f"{e['bytes'] / 1e6:.1f} MB",
-             status.get(e["status"], f"WRONG: {e['detail']}"), e["used_by"]) for e in entries]
+    check = {"verified": lambda e: "verified", "unverified": lambda e: e["detail"],
+             "partial": lambda e: "partial", "wrong": lambda e: f"WRONG: {e['detail']}"}
+    rows = [(e["name"], f"{e['bytes'] / 1e6:.1f} MB", check[e["status"]](e), e["used_by"])
+            for e in entries]
     print(format_table(rows, header=("file", "size", "check", "used by"), right=False))
     total = sum(e["bytes"] for e in entries)
     print(f"\n{len(entries)} file(s), {total / 1e6:.1f} MB in {folder}")

@@ -113,12 +113,17 @@ def stat_stamp(path: Path) -> List[int]:
 @dataclass
 class Verdict:
     """What is known about a cached file. ``ok``: usable for the URL asked for; ``verified``:
-    its contents were checked (hash); ``reason``: one phrase for messages and listings."""
+    its contents were checked against a hash from its name, the caller or its download;
+    ``reason``: one phrase for messages and listings; ``note``: something to tell the user."""
 
     ok: bool
     verified: bool
     reason: str
     record: Optional[Dict[str, Any]] = None
+    note: Optional[str] = None
+
+
+_UNCHECKABLE = "not verified (no hash known)"
 
 
 def check_file(dest: Path, url: Optional[str] = None, expected: Optional[str] = None,
@@ -126,7 +131,9 @@ def check_file(dest: Path, url: Optional[str] = None, expected: Optional[str] = 
     """Check the cached ``dest`` against its name's hash prefix, ``expected`` (a hex SHA-256
     prefix), its sidecar record and (when given) the ``url`` it should come from.
 
-    ``full``: hash even when the stat stamp says the file is unchanged since last hashed."""
+    A file put there by hand with no hash anywhere cannot be checked: on its first use (``url``
+    given) its digest is recorded, so that any later change is noticed. ``full``: hash even
+    when the stat stamp says the file is unchanged since it was last hashed."""
     if not dest.is_file():
         return Verdict(False, False, "not downloaded")
     record = read_record(meta_path(dest))
@@ -140,11 +147,20 @@ def check_file(dest: Path, url: Optional[str] = None, expected: Optional[str] = 
     size = dest.stat().st_size
     if record and isinstance(record.get("size"), int) and record["size"] != size:
         return Verdict(False, False, f"{size} bytes, {record['size']} expected", record)
-    if not hashes or not check_hash:
-        return Verdict(True, False, "not verified (no hash known)", record)
-    if not full and record and record.get("stamp") == stat_stamp(dest) and \
+    if not check_hash:
+        return Verdict(True, False, "not verified (hash check off)", record)
+    note = None
+    if not hashes:
+        if url is None:                            # a listing: nothing known, nothing written
+            return Verdict(True, False, _UNCHECKABLE, record)
+        record = {"url": url, "first_seen": True}
+        note = (f"using {dest} as it is (put there by hand, no hash to check it); its digest "
+                "is recorded now, so a later change will be noticed")
+    first_seen = bool(record and record.get("first_seen"))
+    good = f"{_UNCHECKABLE[:-1]}; unchanged since first used)" if first_seen else "verified"
+    if not full and not note and record and record.get("stamp") == stat_stamp(dest) and \
             all(record.get("sha256", "").startswith(h) for h in hashes):
-        return Verdict(True, True, "verified", record)
+        return Verdict(True, not first_seen, good, record)
     actual = sha256_of(dest)
     bad = [h for h in hashes if not actual.startswith(h)]
     if bad:
@@ -155,7 +171,7 @@ def check_file(dest: Path, url: Optional[str] = None, expected: Optional[str] = 
         record.setdefault("url", url)
     with contextlib.suppress(OSError):            # a read-only cache is still usable
         write_record(meta_path(dest), record)
-    return Verdict(True, True, "verified", record)
+    return Verdict(True, not first_seen, good, record, note)
 
 
 def cached_names(folder: Path) -> List[Path]:

@@ -125,8 +125,8 @@ def download(url: str, dest_dir: Optional[Path] = None, progress: bool = True,
 
 
 def _use(dest: Path, verdict: Any, progress: bool) -> Path:
-    if progress and not verdict.verified and verdict.record is None:
-        sys.stderr.write(f"note: using {dest} as it is (placed by hand; no hash to check it)\n")
+    if progress and verdict.note:
+        sys.stderr.write(f"note: {verdict.note}\n")
     return dest
 
 
