@@ -16,8 +16,48 @@ _REASON = (f"shared test data not found at {SHARED} (set HEATPOSE_TEST_DATA to t
            "holding data/ and reference/)")
 
 
+def _shared_present() -> bool:
+    return DATA.is_dir() and REFERENCE.is_dir()
+
+
+def pytest_report_header(config) -> str:
+    return (f"heatpose test data: {SHARED}" if _shared_present() else
+            f"heatpose: tests needing data will skip: {_REASON}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line saying why tests skipped when the shared data is missing (pytest -q alone
+    prints only a count)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    missing = sum(1 for rep in skipped if _REASON in str(getattr(rep, "longrepr", "")))
+    if missing:
+        terminalreporter.write_line(f"heatpose: {missing} tests skipped: {_REASON}")
+
+
+# default output folders of the CLI: a test that forgets --out / tmp_path would leave them here
+_DEFAULT_OUTPUTS = ("heatpose_out", "heatpose_demo", "heatpose_test")
+_LEFT_BEFORE: set = set()
+
+
+def _left_behind() -> set:
+    return {str(d / name) for d in {ROOT, Path.cwd()} for name in _DEFAULT_OUTPUTS
+            if (d / name).exists()}
+
+
+def pytest_sessionstart(session) -> None:
+    _LEFT_BEFORE.update(_left_behind())
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    new = sorted(_left_behind() - _LEFT_BEFORE)
+    if new:
+        print(f"\nheatpose: the tests left output folders behind: {', '.join(new)} "
+              "(give every CLI call an --out under tmp_path)")
+        session.exitstatus = 1
+
+
 def require_shared() -> Path:
-    if not (DATA.is_dir() and REFERENCE.is_dir()):
+    if not _shared_present():
         pytest.skip(_REASON)
     return SHARED
 

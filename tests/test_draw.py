@@ -155,3 +155,22 @@ def test_overlay_whole_image_and_errors():
         overlay_heatmaps(image, heat, center=(1, 1))
     with pytest.raises(InputError, match="heatmaps"):
         overlay_heatmaps(image, np.zeros((1, 1, 0, 4)))
+
+
+def test_box_score_labels_line_width_and_radius(schema):
+    image, kpts = _scene()
+    box = np.array([[40, 60, 200, 190]], np.float32)
+    plain = draw_poses(image, kpts, None, schema, boxes=box, thickness=1, radius=2)
+    labelled = draw_poses(image, kpts, None, schema, boxes=box, box_scores=[0.87],
+                          thickness=1, radius=2)
+    diff = np.any(plain != labelled, axis=2)
+    ys, xs = np.nonzero(diff)
+    assert diff.sum() > 20                                      # the label is drawn ...
+    assert ys.max() <= 62 and xs.min() >= 40                    # ... above the box's corner
+    thick = draw_poses(image, kpts, None, schema, boxes=box, thickness=5, radius=9)
+    changed = [np.count_nonzero(np.any(d != image, axis=2)) for d in (plain, thick)]
+    assert changed[1] > 2 * changed[0]
+    with pytest.raises(InputError, match="2 box scores for 1 boxes"):
+        draw_poses(image, kpts, None, schema, boxes=box, box_scores=[0.5, 0.6])
+    with pytest.raises(InputError, match="at least 1 pixel"):
+        draw_poses(image, kpts, None, schema, thickness=0)

@@ -223,3 +223,25 @@ def test_infer_heatmap_overlay_changes_the_drawing(tiny_checkpoint, coco_images,
                      *flag) == 0
         outs[bool(flag)] = cv2.imread(str(out / f"{one.stem}_pose.jpg")).astype(int)
     assert np.abs(outs[True] - outs[False]).mean() > 1.0
+
+
+@pytest.mark.parametrize("codec", [None, "mp4v"])
+def test_video_writer_reports_its_codec(codec, tmp_path):
+    from heatpose.inference.media import VideoWriter
+
+    writer = VideoWriter(tmp_path / "v.mp4", 10.0, codec=codec)
+    for i in range(3):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    assert writer.close() == tmp_path / "v.mp4" and not (tmp_path / "v.part.mp4").exists()
+    try:
+        import av  # noqa: F401
+        h264 = "pyav-h264"
+    except ImportError:
+        h264 = None
+    assert writer.codec == (codec or h264 or writer.codec)
+    assert writer.codec in ("pyav-h264", "avc1", "mp4v")
+    cap = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames == 3

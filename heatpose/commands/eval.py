@@ -1,19 +1,27 @@
-"""``heatpose eval``: COCO-style keypoint AP/AR of a result file against an annotation file."""
+"""heatpose eval: COCO-style keypoint AP/AR of a result file against an annotation file.
+
+Metric names are the ones heatpose test, the training logs and metrics.json use: AP, AP50,
+AP75, APm, APl, AR, AR50, AR75, ARm, ARl (CrowdPose adds AP(E), AP(M), AP(H)).
+"""
 from __future__ import annotations
 
 import argparse
 import json
 
-from heatpose.evaluation.api import COCO_STYLE, evaluate_keypoint_file
-from heatpose.evaluation.coco_eval import short_names
+EXAMPLES = """examples:
+  heatpose eval --ann person_keypoints_val2017.json --pred heatpose_out/predictions.json
+  heatpose eval --ann crowdpose_test.json --pred results.json --dataset crowdpose --json"""
 
 
 def register(subparsers) -> None:
+    from heatpose.evaluation.api import COCO_STYLE
+
     p = subparsers.add_parser(
-        "eval", help="evaluate a COCO keypoint result file (OKS AP/AR)",
+        "eval", help="evaluate a COCO keypoint result file (OKS AP/AR)", epilog=EXAMPLES,
         description="Evaluate COCO keypoint results (a JSON list of {image_id, category_id, "
-                    "keypoints, score}) against a COCO-style annotation file, exactly as "
-                    "MMPose 1.3.2's CocoMetric / xtcocotools compute AP and AR.")
+                    "keypoints, score}, as heatpose infer and heatpose test write them) "
+                    "against a COCO-style annotation file, exactly as MMPose 1.3.2's "
+                    "CocoMetric / xtcocotools compute AP and AR.\n\n" + __doc__.split("\n\n")[1])
     p.add_argument("--ann", metavar="GT_FILE", help="COCO-style annotation JSON")
     p.add_argument("--pred", metavar="PRED_FILE", help="COCO keypoint results JSON")
     p.add_argument("--dataset", choices=sorted(COCO_STYLE),
@@ -27,6 +35,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from heatpose.evaluation.api import evaluate_keypoint_file
+    from heatpose.evaluation.coco_eval import short_names
+
     if args.posetrack:
         from heatpose.evaluation.poseval import print_report
         return print_report(*args.posetrack, as_json=args.json)
