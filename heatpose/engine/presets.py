@@ -65,16 +65,18 @@ NOT_USED: Dict[str, str] = {
 
 
 def relative_to_root(path: Optional[str], own_folder: Optional[str] = None) -> Optional[str]:
-    """``data/coco/annotations/x.json`` -> ``annotations/x.json`` (relative to ``--data-root``),
-    or ``../aic/annotations/x.json`` when ``own_folder`` is another dataset's folder."""
+    """``data/coco/annotations/x.json`` -> ``annotations/x.json`` (relative to ``--data-root`` =
+    ``data/<own_folder>/``; default: the path's own folder), or ``../aic/annotations/x.json``
+    for another dataset's file (``data/`` itself -> ``../``)."""
     if not path:
         return None
-    parts = str(path).split("/")
-    if len(parts) > 2 and parts[0] == "data":
-        if own_folder is None or parts[1] == own_folder:
-            return "/".join(parts[2:])
-        return "/".join([".."] + parts[1:])
-    return str(path)
+    if not str(path).startswith("data/"):
+        return str(path)
+    rest = str(path)[len("data/"):]
+    own = own_folder or _folder(path)
+    if own and (rest == own or rest.startswith(own + "/")):
+        return rest[len(own) + 1:]
+    return "../" + rest
 
 
 def _folder(path: Optional[str]) -> Optional[str]:
@@ -143,8 +145,8 @@ def config_from_preset(preset: Any) -> TrainConfig:
     center = t.step("GetBBoxCenterScale") or {}
     data = DataConfig(
         dataset=reader,
-        train_ann_file=relative_to_root(main.get("ann_file")) or "",
-        train_img_prefix=relative_to_root(main.get("img_prefix")) or "",
+        train_ann_file=relative_to_root(main.get("ann_file"), own) or "",
+        train_img_prefix=relative_to_root(main.get("img_prefix"), own) or "",
         val_ann_file=relative_to_root(val.get("ann_file"), own),
         val_img_prefix=relative_to_root(val.get("img_prefix"), own) or "",
         val_bbox_file=relative_to_root(val.get("bbox_file"), own),
