@@ -166,11 +166,43 @@ def test_overrides_are_type_checked():
     ("modle.backbone=resnet18", "did you mean model"),
     ("train.batch_size", "expected KEY=VALUE"),
     ("model.backbone.depth=3", "not a section"),
+    # ranges: one line naming the key and what it allows
+    ("optim.lr=-1", "--set: optim.lr = -1.0: must be > 0"),
+    ("optim.lr=NaN", "optim.lr = nan: must be > 0"),
+    ("train.batch_size=0", "train.batch_size = 0: must be >= 1"),
+    ("train.epochs=-2", "train.epochs = -2: must be >= 1"),
+    ("data.augment.flip_prob=1.5", "data.augment.flip_prob = 1.5: must be in [0, 1]"),
+    ("data.augment.rotate_prob=-0.1", "must be in [0, 1]"),
+    ("data.augment.scale_factor=[0.5, 0]", "data.augment.scale_factor[1] = 0.0: must be > 0"),
+    ("optim.warmup_start_factor=0", "optim.warmup_start_factor = 0.0: must be in (0, 1]"),
+    ("optim.milestones=[10, -1]", "optim.milestones[1] = -1: must be >= 0"),
+    ("data.num_workers=-1", "data.num_workers = -1: must be >= 0"),
+    ("data.bbox_padding=0", "data.bbox_padding = 0.0: must be > 0"),
 ])
 def test_bad_overrides_give_clear_errors(item, message):
     with pytest.raises(ConfigError) as err:
         apply_overrides(TrainConfig(), [item])
     assert message in str(err.value)
+
+
+def test_ranges_checked_in_files_and_defaults_in_one_place(tmp_path):
+    """Files are range-checked like --set; the defaults are the transforms' own."""
+    from heatpose.data import transforms as T
+    from heatpose.data.dataset import TrainAugment
+    from heatpose.engine.data import data_augment
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"optim": {"gamma": 0}}')
+    with pytest.raises(ConfigError, match=r"bad.json: optim.gamma = 0.0: must be > 0"):
+        load_config(bad)
+    d = TrainConfig().data
+    aug = data_augment(d)
+    assert aug == TrainAugment()                    # flat config == the transforms' defaults
+    assert (aug.flip, aug.half_body, aug.bbox_transform) == (
+        T.FlipConfig(), T.HalfBodyConfig(), T.BBoxTransformConfig())
+    assert d.bbox_padding == aug.padding == T.BBOX_PADDING
+    off = data_augment(apply_overrides(TrainConfig(), ["data.augment.enabled=false"]).data)
+    assert (off.flip, off.half_body, off.bbox_transform) == (None, None, None)
 
 
 def test_bad_config_files(tmp_path):

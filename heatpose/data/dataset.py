@@ -22,11 +22,12 @@ from heatpose.errors import InputError
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
-    """Training augmentation (MMPose 1.x defaults). ``half_body``/``bbox_transform`` None turns
-    a step off (DeepFashion2 configs have no half-body step)."""
-    padding: float = 1.25
-    flip_prob: float = 0.5
+class TrainAugment:
+    """The training pipeline's random steps, each the transform's own config (whose defaults are
+    MMPose 1.3.2's); None turns a step off (DeepFashion2 configs have no half-body step).
+    ``padding`` (box -> crop window) also applies in test mode."""
+    padding: float = T.BBOX_PADDING
+    flip: Optional[T.FlipConfig] = field(default_factory=T.FlipConfig)
     half_body: Optional[T.HalfBodyConfig] = field(default_factory=T.HalfBodyConfig)
     bbox_transform: Optional[T.BBoxTransformConfig] = field(
         default_factory=T.BBoxTransformConfig)
@@ -42,7 +43,7 @@ class TopdownDataset(Dataset):
         schema: KeypointSchema (flip indices, half-body ids, joint weights, K).
         codec: heatmap codec (``input_size``, ``use_udp``, ``encode``).
         train: augment and build targets; otherwise only the crop and the decoding meta.
-        augment: AugmentConfig for training (padding is used in test mode too).
+        augment: TrainAugment for training (padding is used in test mode too).
         seed: base seed; sample ``i`` of epoch ``e`` draws from ``default_rng([seed, e, i])``, so
             results do not depend on worker count or order.
 
@@ -51,7 +52,7 @@ class TopdownDataset(Dataset):
     """
 
     def __init__(self, records: Sequence[InstanceRecord], image_root: str, schema: Any,
-                 codec: Any, train: bool, augment: AugmentConfig = AugmentConfig(),
+                 codec: Any, train: bool, augment: TrainAugment = TrainAugment(),
                  seed: int = 0) -> None:
         self.records = list(records)
         self.image_root = os.fspath(image_root)
@@ -89,7 +90,8 @@ class TopdownDataset(Dataset):
         if self.train:
             if rng is None:
                 rng = np.random.default_rng([self.seed, self.epoch, index])
-            T.random_flip(sample, self.schema.flip_indices, rng, cfg.flip_prob)
+            if cfg.flip is not None:
+                T.random_flip(sample, self.schema.flip_indices, rng, cfg.flip.prob)
             if cfg.half_body is not None:
                 T.random_half_body(sample, self.schema.upper_body_ids,
                                    self.schema.lower_body_ids, rng, cfg.half_body)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
+BBOX_PADDING = 1.25          # MMPose ``GetBBoxCenterScale`` default: crop = box x 1.25
 IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
 
 
@@ -63,7 +64,7 @@ class TopdownSample:
 
 
 # --------------------------------------------------------------------------- box -> crop window
-def box_to_center_scale(sample: TopdownSample, padding: float = 1.25,
+def box_to_center_scale(sample: TopdownSample, padding: float = BBOX_PADDING,
                         center: Optional[np.ndarray] = None,
                         scale: Optional[np.ndarray] = None) -> TopdownSample:
     """Crop window from the box: centre = box centre, scale = box (w, h) x ``padding``.
@@ -99,13 +100,19 @@ def flip_horizontal(sample: TopdownSample, flip_indices: Sequence[int]) -> Topdo
     return sample
 
 
-def draw_flip(rng: np.random.Generator, prob: float = 0.5) -> bool:
+@dataclass(frozen=True)
+class FlipConfig:
+    """MMPose 1.x ``RandomFlip`` default (horizontal)."""
+    prob: float = 0.5
+
+
+def draw_flip(rng: np.random.Generator, prob: float = FlipConfig.prob) -> bool:
     """Whether to flip: one uniform draw below ``prob``."""
     return bool(rng.random() < prob)
 
 
 def random_flip(sample: TopdownSample, flip_indices: Sequence[int], rng: np.random.Generator,
-                prob: float = 0.5) -> TopdownSample:
+                prob: float = FlipConfig.prob) -> TopdownSample:
     """``flip_horizontal`` with probability ``prob``."""
     return flip_horizontal(sample, flip_indices) if draw_flip(rng, prob) else sample
 

@@ -16,13 +16,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from heatpose.data.transforms import BBOX_PADDING
 from heatpose.data.transforms import BBoxTransformConfig as _BBox
+from heatpose.data.transforms import FlipConfig as _Flip
 from heatpose.data.transforms import HalfBodyConfig as _HalfBody
 from heatpose.errors import InputError
 
 
 class ConfigError(InputError):
     """A config file or ``--set`` override that does not fit the config's schema."""
+
+
+def ranged(default: Any, lo: Optional[float] = None, hi: Optional[float] = None,
+           lo_open: bool = False, hi_open: bool = False) -> Any:
+    """A dataclass field whose value (each item, for a tuple/list) must lie in [lo, hi]
+    (``lo_open``/``hi_open``: the bound itself excluded); checked when a config is read."""
+    return field(default=default, metadata={"range": (lo, hi, lo_open, hi_open)})
+
+
+def _prob(default: float) -> Any:
+    return ranged(default, 0.0, 1.0)
 
 
 @dataclass
@@ -32,17 +45,17 @@ class AugmentConfig:
 
     # defaults are the transforms' own (MMPose 1.3.2's), flattened for ``--set augment.KEY=...``
     enabled: bool = True
-    flip_prob: float = 0.5
-    half_body_prob: float = _HalfBody.prob
-    half_body_min_total_keypoints: int = _HalfBody.min_total_keypoints
-    half_body_upper_prioritized_prob: float = _HalfBody.upper_prioritized_prob
-    half_body_padding: float = _HalfBody.padding
-    shift_factor: float = _BBox.shift_factor
-    shift_prob: float = _BBox.shift_prob
-    scale_factor: Tuple[float, float] = _BBox.scale_factor
-    scale_prob: float = _BBox.scale_prob
-    rotate_factor: float = _BBox.rotate_factor
-    rotate_prob: float = _BBox.rotate_prob
+    flip_prob: float = _prob(_Flip.prob)
+    half_body_prob: float = _prob(_HalfBody.prob)
+    half_body_min_total_keypoints: int = ranged(_HalfBody.min_total_keypoints, 0)
+    half_body_upper_prioritized_prob: float = _prob(_HalfBody.upper_prioritized_prob)
+    half_body_padding: float = ranged(_HalfBody.padding, 0, lo_open=True)
+    shift_factor: float = ranged(_BBox.shift_factor, 0)
+    shift_prob: float = _prob(_BBox.shift_prob)
+    scale_factor: Tuple[float, float] = ranged(_BBox.scale_factor, 0, lo_open=True)
+    scale_prob: float = _prob(_BBox.scale_prob)
+    rotate_factor: float = ranged(_BBox.rotate_factor, 0)
+    rotate_prob: float = _prob(_BBox.rotate_prob)
 
 
 @dataclass
@@ -57,7 +70,7 @@ class ModelConfig:
     deconv_out_channels: Tuple[int, ...] = (256, 256, 256)
     deconv_kernel_sizes: Tuple[int, ...] = (4, 4, 4)
     visibility_head: bool = False
-    vis_loss_weight: float = 1e-3
+    vis_loss_weight: float = ranged(1e-3, 0)
     schema: str = "coco"
     codec: Dict[str, Any] = field(default_factory=lambda: {
         "type": "MSRAHeatmap", "input_size": [192, 256], "heatmap_size": [48, 64], "sigma": 2})
@@ -81,11 +94,11 @@ class DataConfig:
     val_img_prefix: str = "val2017/"
     val_bbox_file: Optional[str] = None
     val_headbox_file: Optional[str] = None
-    bbox_padding: float = 1.25
+    bbox_padding: float = ranged(BBOX_PADDING, 0, lo_open=True)
     use_dataset_keypoint_weights: bool = False
-    num_workers: int = 2
-    val_batch_size: int = 32
-    max_train_instances: Optional[int] = None
+    num_workers: int = ranged(2, 0)
+    val_batch_size: int = ranged(32, 1)
+    max_train_instances: Optional[int] = ranged(None, 1)
     # MMPose KeypointConverter for the main train set: [[source index, target index], ...] (None = as is)
     train_keypoint_mapping: Optional[List[List[int]]] = None
     # further train sets of a CombinedDataset recipe: dicts with keys dataset, ann_file, img_prefix,
@@ -101,15 +114,15 @@ class OptimConfig:
     ``auto_scale_lr`` the lr is multiplied by (batch per process x processes) / base_batch_size."""
 
     type: str = "Adam"
-    lr: float = 5e-4
-    weight_decay: float = 0.0
-    warmup_iters: int = 500
-    warmup_start_factor: float = 0.001
-    milestones: Tuple[int, ...] = (170, 200)
-    gamma: float = 0.1
-    base_batch_size: int = 512
+    lr: float = ranged(5e-4, 0, lo_open=True)
+    weight_decay: float = ranged(0.0, 0)
+    warmup_iters: int = ranged(500, 0)
+    warmup_start_factor: float = ranged(0.001, 0, 1, lo_open=True)
+    milestones: Tuple[int, ...] = ranged((170, 200), 0)
+    gamma: float = ranged(0.1, 0, lo_open=True)
+    base_batch_size: int = ranged(512, 1)
     auto_scale_lr: bool = False                # MMPose scales only with --auto-scale-lr
-    grad_clip_norm: Optional[float] = None
+    grad_clip_norm: Optional[float] = ranged(None, 0, lo_open=True)
 
 
 @dataclass
@@ -120,20 +133,20 @@ class TrainSettings:
     see :mod:`heatpose.engine.validate`), None = the dataset's key metric; ``val_rule``
     'greater' or 'less', None = 'less' for EPE, else 'greater'."""
 
-    epochs: int = 210
-    batch_size: int = 64
-    max_iters: Optional[int] = None
-    val_interval: int = 10
-    checkpoint_interval: int = 10
+    epochs: int = ranged(210, 1)
+    batch_size: int = ranged(64, 1)
+    max_iters: Optional[int] = ranged(None, 1)
+    val_interval: int = ranged(10, 1)
+    checkpoint_interval: int = ranged(10, 1)
     val_metric: Optional[str] = None
     val_rule: Optional[str] = None
-    seed: int = 0
+    seed: int = ranged(0, 0)
     amp: bool = False                          # MMPose trains in fp32; --amp turns it on
-    log_interval: int = 50
-    log_seconds: float = 20.0                  # also log when this long since the last line
+    log_interval: int = ranged(50, 1)
+    log_seconds: float = ranged(20.0, 0)       # also log when this long since the last line
     skip_bad_samples: bool = True              # unreadable samples: skip and count (false: stop)
     on_nonfinite: str = "stop"                 # non-finite loss/gradient: 'stop' or 'skip' the step
-    divergence_factor: float = 100.0           # stop when the loss runs away (0 = off; health.py)
+    divergence_factor: float = ranged(100.0, 0)  # stop when the loss runs away (0 = off; health.py)
 
 
 @dataclass
@@ -179,9 +192,37 @@ def _build(cls: type, d: Any, source: str, prefix: str) -> Any:
         raise ConfigError(_unknown_key_message(source, prefix + str(unknown[0]),
                                                [prefix + k for k in hints]))
     kwargs = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for name, value in d.items():
         kwargs[name] = _coerce(value, hints[name], source, prefix + name)
+        if "range" in fields[name].metadata:
+            check_range(kwargs[name], fields[name].metadata["range"], source, prefix + name)
     return cls(**kwargs)
+
+
+def _range_text(lo: Optional[float], hi: Optional[float], lo_open: bool, hi_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"{'<' if hi_open else '<='} {hi:g}"
+
+
+def check_range(value: Any, bounds: Tuple[Any, Any, bool, bool], source: str, key: str) -> None:
+    """ConfigError ``<source>: <key> = <value>: must be in [lo, hi]`` (or ``>= lo``...) when a
+    number (or an item of a tuple/list) is outside the field's range; None passes."""
+    if value is None:
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_range(v, bounds, source, f"{key}[{i}]")
+        return
+    lo, hi, lo_open, hi_open = bounds
+    bad = (lo is not None and (value <= lo if lo_open else value < lo)) or \
+        (hi is not None and (value >= hi if hi_open else value > hi)) or value != value
+    if bad:
+        raise ConfigError(f"{source}: {key} = {value!r}: must be "
+                          f"{_range_text(lo, hi, lo_open, hi_open)}")
 
 
 def _unknown_key_message(source: str, key: str, known: Sequence[str]) -> str:

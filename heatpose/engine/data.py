@@ -16,8 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from heatpose.data import transforms as T
-from heatpose.data.dataset import AugmentConfig as DataAugment
-from heatpose.data.dataset import TopdownDataset, collate_topdown
+from heatpose.data.dataset import TopdownDataset, TrainAugment, collate_topdown
 from heatpose.engine.config import ConfigError, DataConfig, TrainConfig
 from heatpose.engine.distributed import DistInfo, ResumableSampler
 
@@ -28,13 +27,14 @@ def resolve_path(data_root: Path, rel: str) -> Path:
     return p if p.is_absolute() else Path(data_root) / p
 
 
-def data_augment(cfg: DataConfig) -> DataAugment:
-    """The dataset's augmentation settings from the config (all steps off when disabled)."""
+def data_augment(cfg: DataConfig) -> TrainAugment:
+    """The dataset's augmentation steps from the flat config (all steps off when disabled;
+    a step with probability 0 is off)."""
     a = cfg.augment
+    weights = cfg.use_dataset_keypoint_weights
     if not a.enabled:
-        return DataAugment(padding=cfg.bbox_padding, flip_prob=0.0, half_body=None,
-                           bbox_transform=None,
-                           use_dataset_keypoint_weights=cfg.use_dataset_keypoint_weights)
+        return TrainAugment(padding=cfg.bbox_padding, flip=None, half_body=None,
+                            bbox_transform=None, use_dataset_keypoint_weights=weights)
     half = None
     if a.half_body_prob > 0:
         half = T.HalfBodyConfig(min_total_keypoints=a.half_body_min_total_keypoints,
@@ -43,9 +43,8 @@ def data_augment(cfg: DataConfig) -> DataAugment:
     bbt = T.BBoxTransformConfig(shift_factor=a.shift_factor, shift_prob=a.shift_prob,
                                 scale_factor=tuple(a.scale_factor), scale_prob=a.scale_prob,
                                 rotate_factor=a.rotate_factor, rotate_prob=a.rotate_prob)
-    return DataAugment(padding=cfg.bbox_padding, flip_prob=a.flip_prob, half_body=half,
-                       bbox_transform=bbt,
-                       use_dataset_keypoint_weights=cfg.use_dataset_keypoint_weights)
+    return TrainAugment(padding=cfg.bbox_padding, flip=T.FlipConfig(a.flip_prob), half_body=half,
+                        bbox_transform=bbt, use_dataset_keypoint_weights=weights)
 
 
 def read_records(cfg: DataConfig, data_root: Path, split: str, schema: Any) -> List[Any]:

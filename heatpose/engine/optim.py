@@ -55,9 +55,11 @@ class WarmupMultiStepLR:
     different batch size or schedule is detected rather than silently mixed.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, warmup_iters: int = 500,
-                 warmup_start_factor: float = 0.001, milestones: Sequence[int] = (170, 200),
-                 gamma: float = 0.1) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer,
+                 warmup_iters: int = OptimConfig.warmup_iters,
+                 warmup_start_factor: float = OptimConfig.warmup_start_factor,
+                 milestones: Sequence[int] = OptimConfig.milestones,
+                 gamma: float = OptimConfig.gamma) -> None:
         if warmup_iters < 0:
             raise ConfigError(f"optim.warmup_iters = {warmup_iters}: must be >= 0")
         if not 0 < warmup_start_factor <= 1:
