@@ -13,7 +13,8 @@ annotation and result JSON files, and times both evaluators, interleaved, ``--re
 
 It checks that all 10 stats are identical and prints the tables.
 
-    python benchmarks/bench_coco_eval.py [--images 5000] [--repeat 3] [--peer /work/peer/bin/peer-python]
+    python benchmarks/bench_coco_eval.py [--images 5000] [--repeat 3]
+                                         [--peer /work/peer/bin/peer-python]
 
 xtcocotools runs in the MMPose peer interpreter as a subprocess; without it that column is
 skipped with a note.

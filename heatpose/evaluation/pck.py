@@ -28,7 +28,8 @@ def check_finite(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray,
     holds NaN or infinity (they would silently count as misses)."""
     n = len(pred)
     mask = np.asarray(mask, dtype=bool).reshape(n, -1)
-    checks = [("prediction", ~np.isfinite(np.asarray(pred, np.float64)).reshape(n, -1).all(axis=1)),
+    checks = [("prediction",
+               ~np.isfinite(np.asarray(pred, np.float64)).reshape(n, -1).all(axis=1)),
               ("labelled ground truth",
                (~np.isfinite(np.asarray(gt, np.float64)).reshape(n, mask.shape[1], -1)
                 .all(axis=2) & mask).any(axis=1))]

@@ -16,8 +16,8 @@ import numpy as np
 
 from heatpose.errors import InputError
 
-from .record import (InstanceRecord, SkipLog, as_array, as_number, check_count, load_json,
-                     require)
+from .record import (InstanceRecord, SkipLog, as_array, as_id, as_int, as_number, as_text,
+                     check_count, load_json, require)
 
 # DeepFashion2's 13 category ids; MMPose trains one model per category on a file that holds
 # only that category, :func:`read_coco_style` with ``category_ids`` does the same selection.
@@ -44,8 +44,9 @@ def _index_coco(data: Any, path: str) -> Tuple["OrderedDict[Any, dict]", Dict[An
         raise InputError(f"{path}: 'images' and 'annotations' must be lists")
     images: "OrderedDict[Any, dict]" = OrderedDict()
     for i, img in enumerate(images_raw):
-        img_id = require(img, "id", path, f"image #{i}")
-        require(img, "file_name", path, f"image id {img_id}")
+        img_id = as_id(require(img, "id", path, f"image #{i}"), path, f"image #{i}", "id")
+        as_text(require(img, "file_name", path, f"image id {img_id}"), path, f"image id {img_id}",
+                "file_name")
         for key in ("width", "height"):
             if as_number(require(img, key, path, f"image id {img_id}"), path,
                          f"image id {img_id}", key) <= 0:
@@ -53,13 +54,14 @@ def _index_coco(data: Any, path: str) -> Tuple["OrderedDict[Any, dict]", Dict[An
         images[img_id] = img
     by_image: Dict[Any, List[dict]] = defaultdict(list)
     for i, ann in enumerate(anns_raw):
-        ann_id = require(ann, "id", path, f"annotation #{i}")
-        img_id = require(ann, "image_id", path, f"annotation id {ann_id}")
-        try:
-            known = img_id in images
-        except TypeError:                                   # an unhashable id (list, object)
-            known = False
-        if not known:
+        ann_id = as_id(require(ann, "id", path, f"annotation #{i}"), path, f"annotation #{i}",
+                       "id")
+        img_id = as_id(require(ann, "image_id", path, f"annotation id {ann_id}"), path,
+                       f"annotation id {ann_id}", "image_id")
+        ann["id"], ann["image_id"] = ann_id, img_id
+        ann["category_id"] = as_int(ann.get("category_id", 1), path, f"annotation id {ann_id}",
+                                    "category_id")
+        if img_id not in images:
             raise InputError(f"{path}: annotation id {ann_id}: image_id {img_id} is not in "
                              "'images'")
         by_image[img_id].append(ann)
@@ -124,7 +126,8 @@ def _parse_ann(ann: dict, img: dict, img_path: str, path: str, num_keypoints: Op
     return InstanceRecord(
         img_path=img_path, img_id=ann["image_id"], ann_id=ann["id"], bbox=bbox,
         keypoints=keypoints, keypoints_visible=visible, num_keypoints=num, area=area,
-        iscrowd=int(bool(ann.get("iscrowd", 0))), category_id=int(ann.get("category_id", 1)),
+        iscrowd=int(bool(ann.get("iscrowd", 0))),
+        category_id=as_int(ann.get("category_id", 1), path, what, "category_id"),
         img_shape=(int(img["height"]), int(img["width"])), extras=extras)
 
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from heatpose.errors import InputError
 
-from .record import InstanceRecord, as_array, as_number, check_count, load_json, require
+from .record import (InstanceRecord, as_array, as_id, as_int, as_number, as_text, check_count,
+                     load_json, require)
 
 PIXEL_STD = 200.0      # MPII scales are in units of 200 pixels
 HEAD_SIZE_BIAS = 0.6   # PCKh normalises by 0.6 x the head-box diagonal
@@ -85,7 +86,7 @@ def read_mpii(ann_file: str, img_prefix: str = "", num_keypoints: Optional[int] 
     records: List[InstanceRecord] = []
     for idx, ann in enumerate(anns):
         what = f"annotation #{idx}"
-        image = require(ann, "image", path, what)
+        image = as_text(require(ann, "image", path, what), path, what, "image")
         center = _center(require(ann, "center", path, what), path, what)
         scale = _scale(require(ann, "scale", path, what), path, what)
         if center[0] != -1:
@@ -110,8 +111,8 @@ def read_mpii(ann_file: str, img_prefix: str = "", num_keypoints: Optional[int] 
         records.append(InstanceRecord(
             img_path=os.path.join(img_prefix, image), img_id=img_id, ann_id=idx, bbox=bbox,
             keypoints=keypoints, keypoints_visible=visible, area=_area(bbox),
-            category_id=int(ann.get("category_id", 1)), bbox_center=center,
-            bbox_scale=scale, extras=extras))
+            category_id=as_int(ann.get("category_id", 1), path, what, "category_id"),
+            bbox_center=center, bbox_scale=scale, extras=extras))
     return records
 
 
@@ -126,14 +127,16 @@ def read_mpii_trb(ann_file: str, img_prefix: str = "",
     anns = require(data, "annotations", path, "file")
     if not isinstance(images, list) or not isinstance(anns, list):
         raise InputError(f"{path}: 'images' and 'annotations' must be lists")
-    names = {require(img, "id", path, f"image #{i}"): require(img, "file_name", path,
-                                                              f"image #{i}")
+    names = {as_id(require(img, "id", path, f"image #{i}"), path, f"image #{i}", "id"):
+             as_text(require(img, "file_name", path, f"image #{i}"), path, f"image #{i}",
+                     "file_name")
              for i, img in enumerate(images)}
     records: List[InstanceRecord] = []
     for i, ann in enumerate(anns):
-        ann_id = require(ann, "id", path, f"annotation #{i}")
+        ann_id = as_id(require(ann, "id", path, f"annotation #{i}"), path, f"annotation #{i}",
+                       "id")
         what = f"annotation id {ann_id}"
-        img_id = require(ann, "image_id", path, what)
+        img_id = as_id(require(ann, "image_id", path, what), path, what, "image_id")
         if img_id not in names:
             raise InputError(f"{path}: {what}: image_id {img_id} is not in 'images'")
         center = _center(require(ann, "center", path, what), path, what)
@@ -148,8 +151,9 @@ def read_mpii_trb(ann_file: str, img_prefix: str = "",
             img_path=os.path.join(img_prefix, names[img_id]), img_id=img_id, ann_id=ann_id,
             bbox=bbox, keypoints=kpts3[:, :2].copy(),
             keypoints_visible=np.minimum(1, kpts3[:, 2]).astype(np.float32),
-            num_keypoints=int(require(ann, "num_joints", path, what)), area=_area(bbox),
-            iscrowd=int(bool(ann.get("iscrowd", 0))), category_id=int(ann.get("category_id", 1)),
+            num_keypoints=as_int(require(ann, "num_joints", path, what), path, what, "num_joints"),
+            area=_area(bbox), iscrowd=int(bool(ann.get("iscrowd", 0))),
+            category_id=as_int(ann.get("category_id", 1), path, what, "category_id"),
             bbox_center=center, bbox_scale=scale, extras=extras))
     records.sort(key=lambda r: r.ann_id)
     return records

@@ -156,6 +156,29 @@ def as_number(value: Any, path: str, what: str, field_name: str) -> float:
     return out
 
 
+def as_id(value: Any, path: str, what: str, field_name: str) -> Any:
+    """An id as JSON files give them: an integer (an integral float becomes one) or a string."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InputError(f"{path}: {what}: field '{field_name}' must be an integer or a string, "
+                         f"got {json.dumps(value, default=str)[:40]}")
+    return value
+
+
+def as_int(value: Any, path: str, what: str, field_name: str) -> int:
+    """An integer field (category id, counts): a finite number, truncated as ``int()`` does."""
+    return int(as_number(value, path, what, field_name))
+
+
+def as_text(value: Any, path: str, what: str, field_name: str) -> str:
+    """A string field (file names)."""
+    if not isinstance(value, str):
+        raise InputError(f"{path}: {what}: field '{field_name}' must be a string, "
+                         f"got {json.dumps(value, default=str)[:40]}")
+    return value
+
+
 class SkippedRecordsWarning(UserWarning):
     """Records a reader skipped (see the module docstring for the rule)."""
 
