@@ -24,6 +24,8 @@ _LAZY = {
     "get_schema": "heatpose.schema",
     "KeypointSchema": "heatpose.schema",
     "Pipeline": "heatpose.inference.pipeline",
+    "People": "heatpose.inference.pipeline",
+    "DEMO_IMAGE": "heatpose.commands.demo",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
