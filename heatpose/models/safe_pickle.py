@@ -150,10 +150,10 @@ class Unpickler(pickle._Unpickler):  # type: ignore[name-defined]
             return StorageType(STORAGE_DTYPES[name])
         if module == "_codecs" and name == "encode":
             return _latin1_encode
-        if module == "numpy" and name == "dtype" or \
-                module == "numpy.dtypes" and name.isidentifier() and name.endswith("DType"):
+        if module == "numpy" and name == "dtype":
             return self._new_dtype
-        if name in _ALLOWED.get(module, ()):
+        if name in _ALLOWED.get(module, ()) or \
+                module == "numpy.dtypes" and name.isidentifier() and name.endswith("DType"):
             return _module_object(module, name)
         self.refused = self.refused + (f"{module}.{name}",)
         return _opaque_factory(f"{module}.{name}")

@@ -30,6 +30,7 @@ from heatpose.models.safe_pickle import StorageType, UnpicklingError, load
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 _MAX_NDIM = 64
+_MAX_RATIO = 1100          # deflate's best ratio is ~1032: more is a lie about the size
 
 
 class FormatError(ValueError):
@@ -132,6 +133,9 @@ def _read_zip(f: IO[bytes]) -> Any:
                 if info.file_size != nbytes:
                     raise FormatError(f"record data/{key} holds {info.file_size} bytes, the "
                                       f"pickle says {nbytes}")
+                if nbytes > _MAX_RATIO * info.compress_size + (1 << 20):   # a zip bomb
+                    raise FormatError(f"record data/{key} claims {nbytes} bytes from "
+                                      f"{info.compress_size} compressed")
                 untyped = torch.UntypedStorage(nbytes)
                 with archive.open(info) as stream:
                     _read_into(stream, untyped)
