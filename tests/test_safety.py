@@ -487,3 +487,34 @@ def test_tensors_without_data_and_pickled_models_are_one_line(tmp_path):
     with pytest.raises(CheckpointError, match="pickled torch.nn.modules.linear.Linear"):
         read_checkpoint(path)                            # module class as a persistent id
     assert not list(Path.cwd().glob("*.patch"))          # torch's source check never ran
+
+
+@pytest.mark.parametrize("container", list(WRITERS))
+def test_mutated_files_never_escape_as_other_errors(container, tmp_path):
+    """Random byte flips and cuts of a good file: read_torch_file loads it or raises the one-line
+    CheckpointError, nothing else (property test)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from heatpose.models.torch_formats import read_torch_file
+
+    w = torch.arange(6, dtype=torch.float32)
+    data = WRITERS[container]({"state_dict": {"w": w, "v": w[2:]}, "meta": {"n": np.arange(2)}})
+    path = tmp_path / f"fuzz_{container}.pth"
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(flips=st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(1, 255)),
+                          max_size=4),
+           cut=st.integers(1, len(data)))
+    def check(flips, cut):
+        mutated = bytearray(data[:cut])
+        for pos, xor in flips:
+            if pos < len(mutated):
+                mutated[pos] ^= xor
+        path.write_bytes(bytes(mutated))
+        try:
+            read_torch_file(path)
+        except CheckpointError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc)
+
+    check()
