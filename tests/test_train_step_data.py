@@ -57,6 +57,50 @@ def test_coco_aic_recipes_train_on_both_sets(name, data_dir):
     assert tuple(heatmaps.shape) == (k, codec.heatmap_size[1], codec.heatmap_size[0])
     assert meta["img_path"].startswith("../aic/")
     assert float(weights.sum()) == float(ds.records[len(coco)].keypoints_visible.sum())
+    # MMPose's keypoints_visible_weights: 0 for what the converter did not map (vis-head loss)
+    mapped = np.zeros(k, np.float32)
+    mapped[[t for _, t in mapping]] = 1
+    np.testing.assert_array_equal(meta["keypoints_visible_weights"], mapped)
+    main_mapping = cfg.data.train_keypoint_mapping
+    coco_w = np.zeros(k, np.float32) if main_mapping else np.ones(k, np.float32)
+    coco_w[[t for _, t in main_mapping or []]] = 1
+    np.testing.assert_array_equal(ds[0][3]["keypoints_visible_weights"], coco_w)
+
+
+def test_visibility_weights_follow_flips_and_reach_the_loss(data_dir):
+    import torch
+
+    from heatpose.data.dataset import collate_topdown
+    from heatpose.engine.model import TrainStep, unpack_batch
+
+    root = data_dir / "mmpose_tests" / "coco"
+    cfg = apply_overrides(_on_test_data(MERGE), [
+        "data.augment.enabled=true", "data.augment.flip_prob=1", "data.augment.half_body_prob=0",
+        "data.augment.shift_prob=0", "data.augment.scale_prob=0", "data.augment.rotate_prob=0",
+        "model.backbone=resnet18", "model.pretrained_backbone=null",
+        'model.backbone_kwargs={"stem_channels": 8, "base_channels": 8}',
+        "model.deconv_out_channels=[8,8,8]"])
+    schema = load_config_schema(cfg.model)
+    model = build_training_model(cfg.model)
+    ds = build_dataset(cfg, root, "train", schema, model.codec)
+    n_coco = len(ds) - 3
+    item = ds[n_coco]                                         # first AIC sample, flipped
+    assert item[3]["flipped"]
+    rec_w = ds.records[n_coco].extras["keypoints_visible_weights"]
+    np.testing.assert_array_equal(item[3]["keypoints_visible_weights"],
+                                  rec_w[list(schema.flip_indices)])
+    batch = collate_topdown([ds[0], item])
+    inputs = unpack_batch(batch, torch.device("cpu"))
+    assert len(inputs) == 4 and inputs[3].shape == (2, 17)
+    step = TrainStep(model)
+    with torch.no_grad():
+        masked = step(*inputs)["loss_vis"]
+        ones = step(*inputs[:3])["loss_vis"]
+        _, vis = model.forward_all(__import__("heatpose.data.transforms", fromlist=["x"])
+                                   .normalize_batch(inputs[0]))
+        expect = model.head.vis_loss(vis, inputs[2], inputs[3])
+    assert float(masked) == pytest.approx(float(expect), rel=1e-6)
+    assert float(masked) != pytest.approx(float(ones), rel=1e-4)
 
 
 def test_bad_train_sets_are_named(data_dir):

@@ -21,6 +21,9 @@ from heatpose.data.images import read_image
 from heatpose.errors import InputError
 
 
+VIS_WEIGHTS = "keypoints_visible_weights"     # record extras / batch meta key
+
+
 @dataclass(frozen=True)
 class TrainAugment:
     """The training pipeline's random steps, each the transform's own config (whose defaults are
@@ -114,6 +117,12 @@ class TopdownDataset(Dataset):
             "bbox": rec.bbox, "bbox_score": np.float32(rec.bbox_score),
             "keypoints_visible": sample.keypoints_visible,
         }
+        if self.train:
+            # MMPose's keypoints_visible_weights (vis-head loss weights; KeypointConverter: 0
+            # where unmapped), reordered with the keypoints when the sample was flipped
+            vis_w = np.asarray(rec.extras.get(VIS_WEIGHTS, np.ones(len(rec.keypoints))),
+                               dtype=np.float32)
+            meta[VIS_WEIGHTS] = vis_w[list(self.schema.flip_indices)] if sample.flipped else vis_w
         if not self.train:
             meta["keypoints"] = rec.keypoints     # ground truth in image pixels
             for key in ("head_size", "headbox"):  # PCKh normalisers where known

@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from heatpose.data import transforms as T
-from heatpose.data.dataset import TopdownDataset, TrainAugment, collate_topdown
+from heatpose.data.dataset import VIS_WEIGHTS, TopdownDataset, TrainAugment, collate_topdown
 from heatpose.engine.config import ConfigError, DataConfig, TrainConfig
 from heatpose.engine.distributed import DistInfo, ResumableSampler
 
@@ -126,7 +126,8 @@ def _read_train_set(item: Dict[str, Any], data_root: Path, schema: Any, key: str
 def convert_records(records: Sequence[Any], mapping: Sequence[Sequence[int]], num_target: int,
                     where: str) -> List[Any]:
     """Records with keypoints mapped as MMPose's ``KeypointConverter``: target ``dst`` takes
-    source ``src`` for each ``[src, dst]``; unmapped targets are (0, 0) and invisible."""
+    source ``src`` for each ``[src, dst]``; unmapped targets are (0, 0) and invisible, and
+    their visibility-loss weight (``extras['keypoints_visible_weights']``) is 0."""
     from heatpose.data.converter import convert_keypoints
 
     if not records:
@@ -140,8 +141,11 @@ def convert_records(records: Sequence[Any], mapping: Sequence[Sequence[int]], nu
     kpts, vis = convert_keypoints(np.stack([r.keypoints for r in records]),
                                   np.stack([r.keypoints_visible for r in records]),
                                   [[int(a), int(b)] for a, b in mapping], num_target)
+    mapped = np.zeros(num_target, np.float32)
+    mapped[[int(b) for _, b in mapping]] = 1.0
     return [dataclasses.replace(r, keypoints=kpts[i].astype(np.float32),
-                                keypoints_visible=vis[i].astype(np.float32))
+                                keypoints_visible=vis[i].astype(np.float32),
+                                extras={**r.extras, VIS_WEIGHTS: mapped})
             for i, r in enumerate(records)]
 
 

@@ -155,16 +155,18 @@ def check_output_size(model: Any, codec: Any) -> None:
 class TrainStep(nn.Module):
     """Wraps the estimator so that one ``forward`` (the call DDP synchronises) gives the losses.
 
-    forward(images (N, 3, H, W) uint8 BGR, heatmaps (N, K, h, w), weights (N, K)) ->
-    dict of scalar losses: ``loss_kpt`` (the head's KeypointMSELoss with target weights) and,
-    for visibility models, ``loss_vis`` (BCE against the target weights), plus ``loss``."""
+    forward(images (N, 3, H, W) uint8 BGR, heatmaps (N, K, h, w), weights (N, K),
+    vis_weights (N, K) or None) -> dict of scalar losses: ``loss_kpt`` (the head's
+    KeypointMSELoss with target weights) and, for visibility models, ``loss_vis`` (BCE against
+    the target weights, weighted by ``vis_weights``: MMPose's ``keypoints_visible_weights``, 0
+    for keypoints a KeypointConverter did not map; None = ones), plus ``loss``."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor, heatmaps: torch.Tensor,
-                weights: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, heatmaps: torch.Tensor, weights: torch.Tensor,
+                vis_weights: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         x = normalize_batch(images)
         pred, vis = self.model.forward_all(x)
         head = self.model.head
@@ -172,14 +174,16 @@ class TrainStep(nn.Module):
         with torch.autocast(x.device.type, enabled=False):     # losses in float32 (BCE must)
             losses = {"loss_kpt": pose_head.loss(pred.float(), heatmaps.float(), weights)}
             if vis is not None:
-                losses["loss_vis"] = head.vis_loss(vis.float(), weights)
+                losses["loss_vis"] = head.vis_loss(vis.float(), weights, vis_weights)
             losses["loss"] = sum(losses.values())
         return losses
 
 
-def unpack_batch(batch: Tuple[Any, ...], device: torch.device
-                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(images, heatmaps, weights) of a collated train batch, on ``device``."""
-    images, heatmaps, weights, _ = batch
-    return (images.to(device, non_blocking=True), heatmaps.to(device, non_blocking=True),
-            weights.to(device, non_blocking=True))
+def unpack_batch(batch: Tuple[Any, ...], device: torch.device) -> Tuple[torch.Tensor, ...]:
+    """The :class:`TrainStep` arguments of a collated train batch, on ``device``: (images,
+    heatmaps, weights) and, when the batch has them, the visibility-loss weights."""
+    images, heatmaps, weights, meta = batch
+    out = [images, heatmaps, weights]
+    if isinstance(meta, dict) and meta.get("keypoints_visible_weights") is not None:
+        out.append(meta["keypoints_visible_weights"])
+    return tuple(t.to(device, non_blocking=True) for t in out)

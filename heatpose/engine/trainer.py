@@ -316,11 +316,11 @@ class Trainer:
         if not self._all_processes(batch[0] is not None):
             return self._skip_step(f"iteration {p.iteration + 1}: no readable sample in the "
                                    "batch", stop=False)
-        images, heatmaps, weights = unpack_batch(batch, self.device)
+        inputs = unpack_batch(batch, self.device)     # images, heatmaps, weights[, vis weights]
         self.step_module.train()
         self.buffers.take()
         with torch.autocast(self.device.type, enabled=self.amp):
-            losses = self.step_module(images, heatmaps, weights)
+            losses = self.step_module(*inputs)
         values = {k: reduce_mean(v.float(), self.info) for k, v in losses.items()}
         loss = float(values["loss"])
         if not math.isfinite(loss):
