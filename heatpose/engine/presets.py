@@ -54,6 +54,15 @@ NOT_USED: Dict[str, str] = {
     "train.val_data.subset": "DeepFashion's subset is the reader name",
     "train.val_data.filter_cfg": "PoseTrack18 validation's bbox_score_thr 0.4 on detections is not "
                                  "applied (validation uses ground-truth boxes unless val_bbox_file)",
+    "train.vis_loss.type": "the visibility head trains with BCE on sigmoid outputs, as MMPose's "
+                           "BCELoss(use_sigmoid=True, use_target_weight=True)",
+    "train.vis_loss.use_target_weight": "see train.vis_loss.type",
+    "train.vis_loss.use_sigmoid": "see train.vis_loss.type",
+    "train.datasets.keypoint_converter.num_keypoints": "the model's keypoint count (model.schema)",
+    "pipeline.RandomHalfBody.min_upper_keypoints": "heatpose's half-body rule uses MMPose's default 2 "
+                                                   "(every recipe)",
+    "pipeline.RandomHalfBody.min_lower_keypoints": "heatpose's half-body rule uses MMPose's default 3 "
+                                                   "(every recipe)",
     "pipeline.LoadImage": "images are read as BGR uint8, as MMPose",
     "pipeline.PackPoseInputs": "no packing step in heatpose",
     "pipeline.GenerateTarget": "its encoder is model.codec; use_dataset_keypoint_weights is "
