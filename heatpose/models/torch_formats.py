@@ -71,6 +71,8 @@ def _unreadable(path: Path, exc: BaseException) -> str:
     except OSError:
         size = "size unknown"
     text = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, FormatError):
+        return f"{path}: not a readable checkpoint ({size}): {text}"
     return (f"{path}: not a readable checkpoint ({size}; truncated or corrupt?): "
             f"{type(exc).__name__}: {text}")
 
