@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 from pathlib import Path
@@ -65,6 +66,28 @@ def test_loss_falls_on_coco_mini(tmp_path, data_dir):
     # the metric names of `heatpose test` / `eval --json` (and metrics.json)
     assert val and set(COCO_NAMES) <= set(val[0]), sorted(val[0])
     assert all({"loss", "lr", "samples_per_s"} <= set(x) for x in log if x["mode"] == "train")
+
+
+@pytest.mark.parametrize("seconds, iters", [(1e-6, [1, 2, 3, 4]), (1e6, [1, 4])])
+def test_log_events_by_time_or_count_in_plain_lines_off_terminal(tmp_path, data_dir, seconds,
+                                                                  iters):
+    """A log event every train.log_seconds (or log_interval iterations), and always at the
+    first and last iteration; off a terminal, plain lines (no carriage returns) and the
+    summary table at the end."""
+    from io import StringIO
+
+    stream = StringIO()
+    cfg = tiny("train.batch_size=16", "train.max_iters=4", "train.log_interval=1000",
+               f"train.log_seconds={seconds}")
+    Trainer(cfg, data_dir / "coco_mini", tmp_path, stream=stream).train()
+    log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [x["iter"] for x in log] == iters
+    text = stream.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    lines = [x for x in text.splitlines() if x.startswith("epoch 1 iter ")]
+    assert [int(x.split()[3].split("/")[0]) for x in lines] == iters
+    assert "loss" in lines[0] and "ETA" in lines[0]
+    assert "training summary" in text and re.search(r"^iterations +4/4 ", text, re.M)
 
 
 def test_overfits_a_few_persons(tmp_path, data_dir):

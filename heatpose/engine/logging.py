@@ -150,7 +150,8 @@ class TrainLogger:
         Returns whether it was a log event."""
         if not self.enabled:
             return False
-        status = " ".join(f"{k} {v:.6f}" for k, v in values.items()) + f" lr {lr:.3e}"
+        parts = {k: v for k, v in values.items() if k == "loss" or len(values) > 2}
+        status = " ".join(f"{k} {v:.6f}" for k, v in parts.items()) + f" lr {lr:.3e}"
         if self._bar is not None:
             self._bar.update(1, status=status)
         now = time.monotonic()

@@ -3,8 +3,9 @@ predictions on every process and score them with the shared test-split evaluatio
 :func:`heatpose.evaluation.dataset_metrics.evaluate_dataset` (the metric names, values and
 units MMPose 1.3.2's evaluator of that dataset reports, under the short names ``heatpose test``
 and ``heatpose eval --json`` use: COCO-style ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``,
-``AR``, ``AR50``, ``AR75``, ``ARm``, ``ARl``; CrowdPose ``AP(E)``...; PoseTrack18 ``<joint> AP`` and ``AP`` (percent); MPII ``<joint> PCK``,
-``PCK``, ``PCK@0.1`` (percent, needs head boxes); MPII-TRB ``PCKh``...; JHMDB ``PCK``/``tPCK``;
+``AR``, ``AR50``, ``AR75``, ``ARm``, ``ARl``; CrowdPose ``AP(E)``...; PoseTrack18
+``<joint> AP`` and ``AP`` (percent); MPII ``<joint> PCK``, ``PCK``, ``PCK@0.1`` (percent,
+needs head boxes); MPII-TRB ``PCKh``...; JHMDB ``PCK``/``tPCK``;
 DeepFashion(2) ``PCK``, ``AUC``, ``EPE``). Every dataset also reports the cheap
 ``PCK@0.05`` (box-normalised, fraction), useful on small sets; datasets the shared evaluation
 does not know (e.g. coco_wholebody, or a custom schema without OKS sigmas) report ``PCK``,
