@@ -94,6 +94,10 @@ def epe(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
 def bbox_sizes(bboxes: np.ndarray) -> np.ndarray:
     """(N, 2) normaliser = the longer side of each xyxy box (float32 boxes as MMPose parses)."""
     b = np.asarray(bboxes, dtype=np.float32)
+    bad = ~np.isfinite(b).all(axis=1)
+    if bad.any():
+        raise InputError(f"sample #{int(np.argmax(bad))}: box holds NaN or infinity "
+                         f"({int(bad.sum())} of {len(b)} samples)")
     s = np.max(b[:, 2:] - b[:, :2], axis=1)
     return np.stack([s, s], axis=1)
 
