@@ -125,6 +125,7 @@ def test_get_schema_names_and_errors():
     ("cspnext-m_udp_8xb64-210e_crowpose-256x192", "crowdpose"),
     ("humanart", "humanart"), ("exlpose", "exlpose"), ("mhp", "mhp"),
     ("td-hm_hrnet-w32_dark-8xb64-210e_coco-wholebody-256x192", "coco_wholebody"),
+    ("ubody", "ubody2d"), ("td-hm_hrnet-w32_8xb64-210e_ubody-256x192", "ubody2d"),
 ])
 def test_schema_for_dataset(dataset, schema):
     assert schema_for_dataset(dataset) is get_schema(schema)

@@ -40,6 +40,7 @@ DATASETS = {
     "humanart": "humanart",
     "exlpose": "exlpose",
     "coco_wholebody": "coco_wholebody",
+    "ubody2d": "ubody2d",
 }
 
 

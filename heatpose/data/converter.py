@@ -1,37 +1,99 @@
-"""MMPose's ``KeypointConverter``: one dataset's keypoints onto another's (COCO+AIC recipes).
+"""MMPose's ``KeypointConverter``: re-index one dataset's keypoints into a model's keypoints.
 
-``mapping`` lists ``[source, target]`` pairs; a source may also be a pair ``[s1, s2]``
-(the target is their midpoint, visible only where both are). Targets no pair names are
-(0, 0) and invisible.
+Multi-dataset recipes (COCO + AIC ``-merge`` / ``-combine``) give each train set a mapping
+``[[source, target], ...]``: target keypoint ``t`` takes source keypoint ``s``; a source may be
+a pair ``[[s1, s2], t]`` (the midpoint, visible only where both are). Targets no pair names
+stay at (0, 0) and invisible, and get visibility-loss weight 0 (MMPose's
+``keypoints_visible_weights``).
+
+    conv = KeypointConverter(17, [[0, 6], [1, 8], ...])          # AIC -> COCO body joints
+    kpts, vis, weights = conv(record.keypoints[None], record.keypoints_visible[None])
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from heatpose.errors import InputError
+
 Source = Union[int, Sequence[int]]
+
+
+@dataclass(frozen=True)
+class KeypointConverter:
+    """``num_keypoints``: the target (model) keypoint count; ``mapping``: (source, target) pairs,
+    a source being an index or a pair of indices to average."""
+
+    num_keypoints: int
+    mapping: Tuple[Tuple[Any, int], ...]
+
+    def __post_init__(self) -> None:
+        pairs = []
+        for item in self.mapping:
+            try:
+                src, dst = item
+                src = tuple(int(s) for s in src) if isinstance(src, (list, tuple)) else int(src)
+                dst = int(dst)
+            except (TypeError, ValueError):
+                raise InputError(f"keypoint mapping entry {item!r}: expected [source, target] "
+                                 "with integer indices (source may be a pair)") from None
+            if isinstance(src, tuple) and len(src) != 2:
+                raise InputError(f"keypoint mapping entry {item!r}: a paired source has 2 indices")
+            if not 0 <= dst < self.num_keypoints:
+                raise InputError(f"keypoint mapping entry {item!r}: target {dst} outside "
+                                 f"0..{self.num_keypoints - 1}")
+            pairs.append((src, dst))
+        object.__setattr__(self, "mapping", tuple(pairs))
+
+    @property
+    def _sources(self) -> Tuple[List[int], List[int]]:
+        first = [s[0] if isinstance(s, tuple) else s for s, _ in self.mapping]
+        second = [s[1] if isinstance(s, tuple) else s for s, _ in self.mapping]
+        return first, second
+
+    def __call__(self, keypoints: np.ndarray, visible: np.ndarray
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, K_src, 2) keypoints px and (N, K_src) visibility -> (N, K, 2), (N, K) visibility
+        and (N, K) visibility-loss weights (1 on mapped targets); float64, as MMPose's."""
+        keypoints = np.asarray(keypoints, np.float64)
+        visible = np.asarray(visible, np.float64)
+        if visible.ndim == 3:
+            visible = visible[..., 0]
+        n, k_src = keypoints.shape[:2]
+        s1, s2 = self._sources
+        if any(not 0 <= s < k_src for s in s1 + s2):
+            raise InputError(f"keypoint mapping reads source index {max(s1 + s2)} but the "
+                             f"annotation has {k_src} keypoints")
+        targets = [t for _, t in self.mapping]
+        out = np.zeros((n, self.num_keypoints, 2))
+        vis = np.zeros((n, self.num_keypoints))
+        weights = np.zeros((n, self.num_keypoints))
+        weights[:, targets] = 1.0
+        out[:, targets] = 0.5 * (keypoints[:, s1, :2] + keypoints[:, s2, :2])
+        vis[:, targets] = visible[:, s1] * visible[:, s2]
+        return out, vis, weights
+
+    def convert_record(self, record: Any) -> Any:
+        """A copy of an :class:`~heatpose.data.readers.InstanceRecord` with converted keypoints
+        (``extras['keypoints_visible_weights']`` holds the (K,) weights)."""
+        kpts, vis, weights = self(record.keypoints[None], record.keypoints_visible[None])
+        extras = {**record.extras, "keypoints_visible_weights": weights[0].astype(np.float32)}
+        return dataclasses.replace(record, keypoints=kpts[0].astype(np.float32),
+                                   keypoints_visible=vis[0].astype(np.float32), extras=extras)
 
 
 def convert_keypoints(keypoints: np.ndarray, visible: np.ndarray,
                       mapping: Sequence[Tuple[Source, int]], num_target: int
                       ) -> Tuple[np.ndarray, np.ndarray]:
-    """keypoints (N, K_src, 2) pixels (x, y), visible (N, K_src) -> (N, K_dst, 2), (N, K_dst),
-    as ``KeypointConverter.transform`` (float64, like MMPose's zeros)."""
-    keypoints = np.asarray(keypoints, dtype=np.float64)
-    visible = np.asarray(visible, dtype=np.float64)
-    n = keypoints.shape[0]
-    out = np.zeros((n, num_target, 2))
-    out_vis = np.zeros((n, num_target))
-    if not len(mapping):
-        return out, out_vis
-    src1 = [int(s[0]) if isinstance(s, (list, tuple)) else int(s) for s, _ in mapping]
-    src2 = [int(s[1]) if isinstance(s, (list, tuple)) else int(s) for s, _ in mapping]
-    dst = [int(t) for _, t in mapping]
-    if src1 == src2:
-        out[:, dst] = keypoints[:, src1]
-        out_vis[:, dst] = visible[:, src1]
-    else:
-        out[:, dst] = 0.5 * (keypoints[:, src1] + keypoints[:, src2])
-        out_vis[:, dst] = visible[:, src1] * visible[:, src2]
-    return out, out_vis
+    """keypoints (N, K_src, 2) pixels (x, y), visible (N, K_src) -> (N, num_target, 2) and
+    (N, num_target), float64, as ``KeypointConverter.transform``."""
+    kpts, vis, _ = KeypointConverter(int(num_target), tuple(tuple(m) for m in mapping))(keypoints, visible)
+    return kpts, vis
+
+
+def converter_from_mapping(num_keypoints: int, mapping: Sequence[Sequence[Any]]) -> KeypointConverter:
+    """A converter from a recipe's / TrainConfig's ``[[source, target], ...]`` list."""
+    return KeypointConverter(int(num_keypoints), tuple(tuple(m) for m in mapping))

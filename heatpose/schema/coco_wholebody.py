@@ -1,6 +1,6 @@
 """COCO-WholeBody keypoints (133 = 17 COCO body + 6 feet + 68 face + 2 x 21 hand).
 
-Values equal MMPose 1.3.2's ``coco_wholebody.py`` metainfo. The body is COCO's table; face
+Values equal MMPose 1.3.2's ``coco_wholebody.py`` metainfo (and ``ubody2d.py``, the same table). The body is COCO's table; face
 and hands follow the same layout as Halpe's (hand fingers chained from the hand root).
 """
 from heatpose.schema import coco, halpe
@@ -45,3 +45,5 @@ LINKS = (coco.LINKS + FEET_LINKS + halpe.hand_links("left", root="hand_root")
 SIGMAS = coco.SIGMAS + FEET_SIGMAS + FACE_SIGMAS + HAND_SIGMAS + HAND_SIGMAS
 
 COCO_WHOLEBODY = schema_from_tables("coco_wholebody", KEYPOINTS, LINKS, SIGMAS)
+# UBody (MMPose's ubody2d.py): the same 133 keypoints under the dataset name 'ubody2d'
+UBODY2D = schema_from_tables("ubody2d", KEYPOINTS, LINKS, SIGMAS)

@@ -24,6 +24,9 @@ DATASET_FORMATS = {
     "deepfashion_lower": ("coco", 4), "deepfashion_full": ("coco", 8),
     "deepfashion2": ("coco", 294), "posetrack18": ("posetrack18", 17), "jhmdb": ("jhmdb", 15),
     "coco_wholebody": ("wholebody", 133), "mpii": ("mpii", 16), "mpii_trb": ("mpii_trb", 40),
+    # COCO-format datasets of the recipes (MMPose's HumanArt/Exlpose/UBody2d datasets are
+    # BaseCocoStyleDataset / CocoWholeBodyDataset subclasses)
+    "humanart": ("coco", 17), "exlpose": ("coco", 14), "ubody": ("wholebody", 133),
 }
 
 
