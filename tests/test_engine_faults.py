@@ -242,6 +242,10 @@ def test_resume_removes_partial_saves_and_keeps_the_log_unrepeated(tmp_path, dat
     assert not partial.exists() and "removed 1 unfinished checkpoint file" in stream.getvalue()
     iters = [json.loads(x)["iter"] for x in log.read_text().splitlines()]
     assert iters == list(range(1, 9))
+    # a run from scratch in the same folder keeps the previous log aside
+    Trainer(small("train.max_iters=1"), root, tmp_path, stream=StringIO()).train()
+    assert [json.loads(x)["iter"] for x in log.read_text().splitlines()] == [1]
+    assert len((tmp_path / "log.previous.jsonl").read_text().splitlines()) == 8
 
 
 # ------------------------------------------------------------------ kill -9, then --resume

@@ -9,9 +9,10 @@ epoch; each also appends ``{"mode": "train", "epoch", "iter", "loss", "lr", "sam
 ...}`` to ``<work_dir>/log.jsonl``. Validation appends ``{"mode": "val", "epoch", "iter",
 <metric>: value}`` under the metric names of ``heatpose test`` / ``eval --json``.
 
-The log describes the run whose checkpoints are in ``work_dir``: when a run starts (or resumes
-at iteration N), records of later iterations (left by a run killed after its last checkpoint)
-are dropped, so a resumed log never repeats iterations. TensorBoard event files go to
+The log describes the run whose checkpoints are in ``work_dir``: when a run resumes at
+iteration N, records of later iterations (left by a run killed after its last checkpoint) are
+dropped, so a resumed log never repeats iterations; a run started from scratch moves an
+existing log to ``log.previous.jsonl``. TensorBoard event files go to
 ``<work_dir>/tensorboard`` only when the ``tensorboard`` package is installed. Only the main
 process logs.
 """
@@ -93,6 +94,9 @@ class TrainLogger:
             return
         self.work_dir.mkdir(parents=True, exist_ok=True)
         log = self.work_dir / "log.jsonl"
+        if self._start_iter == 0 and log.is_file() and log.stat().st_size:
+            os.replace(log, log.with_name("log.previous.jsonl"))
+            self.message(f"{log}: a new run; the previous run's log is now log.previous.jsonl")
         dropped = truncate_log(log, self._start_iter)
         if dropped:
             self.message(f"{log}: dropped {dropped} record(s) after iteration "
