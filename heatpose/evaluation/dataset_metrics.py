@@ -18,6 +18,14 @@ Families (dataset -> evaluator of the zoo configs):
   torso (``<Group> tPCK``, ``tPCK``); deepfashion_*/deepfashion2: ``PCK`` (@0.2, box), ``AUC``
   (30 px, 20 thresholds), ``EPE`` (pixels).
 
+Metric names: one scheme for ``heatpose test``, ``heatpose eval --json``, training logs and
+``metrics.json``. COCO-style ``AP``, ``AP50``, ``AP75``, ``APm``, ``APl``, ``AR``, ``AR50``,
+``AR75``, ``ARm``, ``ARl`` (MMPose's ``AP .5``, ``AP (M)``, ... renamed,
+:data:`heatpose.evaluation.coco_eval.SHORT_NAMES`); CrowdPose ``AP(E)``, ``AP(M)``, ``AP(H)``
+(crowd levels); ``<Group> AP`` (PoseTrack18); ``PCK``, ``<Group> PCK``, ``PCK@0.1``, ``tPCK``,
+``<Group> tPCK``, ``AUC``, ``EPE`` (PCK family as MMPose names them; MPII's ``PCK`` is PCKh);
+``Skeleton_acc``, ``Contour_acc``, ``PCKh`` (MPII-TRB).
+
 Metric values keep MMPose's units (fractions, except MPII PCKh and PoseTrack AP in percent and
 EPE in pixels); :func:`seed_table` converts them to the unit of the zoo's table.
 """
