@@ -261,3 +261,17 @@ def test_dump_yaml_when_available():
 
     text = dump_config(TrainConfig(), yaml=True)
     assert yaml.safe_load(text)["optim"]["type"] == "Adam"
+
+
+def test_every_config_key_is_read_by_the_training_code():
+    """Each TrainConfig field is read somewhere outside config.py (engine, data, commands):
+    a key nothing reads would be a setting that silently does nothing."""
+    from heatpose.engine.config import known_keys
+
+    root = Path(__file__).resolve().parent.parent / "heatpose"
+    sources = [p for d in ("engine", "data", "commands", "models") for p in (root / d).rglob("*.py")
+               if p.name != "config.py"]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sources)
+    unread = [key for key in known_keys()
+              if f".{key.split('.')[-1]}" not in text]
+    assert not unread, f"config keys no training code reads: {unread}"

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from heatpose.data.readers import read_dataset
 from heatpose.engine.config import AugmentConfig, ConfigError, apply_overrides
@@ -68,8 +69,6 @@ def test_coco_aic_recipes_train_on_both_sets(name, data_dir):
 
 
 def test_visibility_weights_follow_flips_and_reach_the_loss(data_dir):
-    import torch
-
     from heatpose.data.dataset import collate_topdown
     from heatpose.engine.model import TrainStep, unpack_batch
 
@@ -141,3 +140,28 @@ def test_flip_shift_reaches_the_model(shift):
     model = build_training_model(cfg.model)
     assert model.flip_shift is (True if shift is None else shift)    # MSRA's rule: shift
     assert model.metadata()["flip_shift"] is model.flip_shift
+
+
+def test_persistent_workers_follow_the_epoch(data_dir):
+    """Loader workers persist across epochs and still draw each epoch's augmentation (the
+    dataset's epoch lives in shared memory): batches equal the in-process samples."""
+    from heatpose.codecs import codec_from_dict
+    from heatpose.engine.data import build_loader
+    from heatpose.engine.distributed import env_dist_info
+
+    cfg = apply_overrides(resolve_config("td-hm_res50_8xb64-210e_coco-256x192"), [
+        'model.codec={"type": "MSRAHeatmap", "input_size": [48, 64], "heatmap_size": [12, 16],'
+        ' "sigma": 2}', "data.train_ann_file=annotations/person_keypoints_train2017.json",
+        "data.train_img_prefix=train2017/"])
+    ds = build_dataset(cfg, data_dir / "coco_mini", "train", load_config_schema(cfg.model),
+                       codec_from_dict(cfg.model.codec))
+    loader, sampler = build_loader(ds, env_dist_info(), 3, False, 2, 0, False)
+    assert loader.persistent_workers
+    got, expect = [], []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        got.append(next(iter(loader))[0])
+        expect.append(torch.stack([ds[i][0] for i in range(3)]))
+    assert torch.equal(got[0], expect[0]) and torch.equal(got[1], expect[1])
+    assert not torch.equal(got[0], got[1])

@@ -64,7 +64,8 @@ class TopdownDataset(Dataset):
         self.train = train
         self.augment = augment
         self.seed = int(seed)
-        self.epoch = 0
+        # in shared memory, so that persistent DataLoader workers see set_epoch
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         k = schema.num_keypoints
         for rec in self.records:
             if len(rec.keypoints) != k:
@@ -75,9 +76,14 @@ class TopdownDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
     def set_epoch(self, epoch: int) -> None:
-        """Change the random draws per epoch (call from the training loop)."""
-        self.epoch = int(epoch)
+        """Change the random draws per epoch (call from the training loop before iterating the
+        loader; workers, persistent ones too, read it from shared memory)."""
+        self._epoch[0] = int(epoch)
 
     def build_sample(self, index: int, rng: Optional[np.random.Generator] = None
                      ) -> T.TopdownSample:

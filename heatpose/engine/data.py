@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
 from torch.utils.data import DataLoader
 
@@ -161,13 +162,14 @@ def build_loader(dataset: TopdownDataset, info: DistInfo, batch_size: int, shuff
                  num_workers: int, seed: int, drop_last: bool, collate_fn: Any = None
                  ) -> Tuple[DataLoader, ResumableSampler]:
     """DataLoader over this process's shard (``ResumableSampler``), collating top-down items
-    (``collate_fn``, default :func:`collate_topdown`)."""
+    (``collate_fn``, default :func:`collate_topdown`). Workers persist across epochs (the
+    dataset's epoch is in shared memory); batches are pinned when CUDA is available."""
     sampler = ResumableSampler(dataset, info, shuffle=shuffle, seed=seed, drop_last=False)
     workers = max(0, min(int(num_workers), os.cpu_count() or 1))
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                         num_workers=workers, collate_fn=collate_fn or collate_topdown,
                         drop_last=drop_last,
-                        persistent_workers=False, pin_memory=False)
+                        persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
     return loader, sampler
 
 
