@@ -185,3 +185,30 @@ def test_garbage_files_are_one_line_errors(text, tmp_path):
                      (read_mpii_trb, ("", 40))):
         with pytest.raises(InputError, match="ann.json"):
             fn(path, *args)
+
+
+def _encoded_images():
+    import cv2
+
+    img = np.random.default_rng(0).integers(0, 255, (12, 10, 3), dtype=np.uint8)
+    return [cv2.imencode(ext, img)[1].tobytes() for ext in (".png", ".jpg", ".bmp")]
+
+
+@FUZZ
+@given(st.integers(0, 2), st.integers(0, 400), st.binary(max_size=64), st.booleans())
+def test_fuzz_read_image(kind, cut, junk, truncate):
+    """Truncated, spliced or random bytes: a BGR uint8 image or one InputError naming it."""
+    from heatpose.data.images import read_image
+
+    data = _encoded_images()[kind]
+    data = data[:cut] if truncate else data[:cut] + junk + data[cut + len(junk):]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "x.png")
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            img = read_image(path, "record 3")
+        except InputError as err:
+            assert path in str(err) and "record 3" in str(err)
+            return
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
