@@ -74,7 +74,12 @@ def compute_oks_pairs(dt_kpts: np.ndarray, gt_kpts: np.ndarray, gt_bbox: np.ndar
         dy[none] = np.maximum(0, y0[:, None] - yd) + np.maximum(0, yd - y1[:, None])
         vis = vis.copy()
         vis[none] = True
-    e = (dx ** 2 + dy ** 2) / variances / (gt_area[:, None] + np.spacing(1)) / 2
+    # e = (dx ** 2 + dy ** 2) / variances / (gt_area + eps) / 2, in place, same operations
+    e = np.square(dx, out=dx)
+    e += np.square(dy, out=dy)
+    e /= variances
+    e /= (gt_area + np.spacing(1))[:, None]
+    e /= 2
     out = np.empty(len(e))
     # xtcocotools sums exp(-e) over the m selected keypoints of one pair as a contiguous 1-D
     # array; summing the rows of an (n, m) array gives the same bits, so group pairs by m.
