@@ -252,3 +252,28 @@ def test_tensors_without_data_and_pickled_models_are_one_line(tmp_path):
     assert not list(Path.cwd().glob("*.patch"))          # torch's source check never ran
 
 
+
+
+def test_training_loaders_never_run_code(tmp_path, monkeypatch):
+    """The training side reads files the same way: --resume, the pretrained backbone (a URL
+    through the download cache, here file://) and MMPose's load_from."""
+    from heatpose.engine.pretrained import load_init_checkpoint, load_pretrained_backbone
+    from heatpose.engine.state import read_training_state
+
+    monkeypatch.setenv("HEATPOSE_HOME", str(tmp_path / "cache"))
+    marker = tmp_path / "marker"
+    path = tmp_path / "resnet50-evil.pth"
+    payload = reduce_payloads(marker)["os.system"]
+    path.write_bytes(legacy_bytes({"state_dict": payload, "optimizer": payload}))
+    calls = {
+        "read_training_state": (lambda: read_training_state(path), path),
+        "load_pretrained_backbone": (lambda: load_pretrained_backbone(_tiny_model(),
+                                                                      path.as_uri()),
+                                     tmp_path / "cache" / path.name),
+        "load_init_checkpoint": (lambda: load_init_checkpoint(_tiny_model(), str(path)), path),
+    }
+    for name, (call, named) in calls.items():
+        with pytest.raises(CheckpointError) as err:
+            call()
+        assert str(named) in str(err.value) and "\n" not in str(err.value), name
+        assert not marker.exists(), name
