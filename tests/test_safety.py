@@ -277,3 +277,21 @@ def test_training_loaders_never_run_code(tmp_path, monkeypatch):
             call()
         assert str(named) in str(err.value) and "\n" not in str(err.value), name
         assert not marker.exists(), name
+
+
+@pytest.mark.parametrize("command", ["demo", "track"])
+def test_other_commands_with_checkpoint(command, tmp_path, image, capsys):
+    """heatpose demo / track --checkpoint: the issue's tiny file gives one line, runs nothing."""
+    marker = tmp_path / "marker"
+    path = tmp_path / "tiny_evil.pth"
+    path.write_bytes(pickle_bytes(Reduce(builtins.open, str(marker), "w")))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "000001.png").write_bytes(image.read_bytes())
+    where = ["--image", str(image)] if command == "demo" else [str(frames)]
+    code = cli_main([command, *where, "--checkpoint", str(path), "--whole-image", "--device",
+                     "cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert len([ln for ln in err.splitlines() if str(path) in ln]) == 1, err
+    assert not marker.exists()
