@@ -126,6 +126,15 @@ def reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return value
 
 
+def any_process(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """Whether ``flag`` is true on at least one process (one collective when distributed), so
+    that every process takes the same branch."""
+    if not info.distributed:
+        return bool(flag)
+    value = reduce_mean(torch.tensor(float(flag), device=device), info)
+    return bool(value.item() > 0)
+
+
 def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:
     """Rank ``src``'s ``obj`` on every process."""
     if not info.distributed:

@@ -33,8 +33,9 @@ import torch
 
 from heatpose.engine.config import ConfigError, TrainConfig
 from heatpose.engine.data import build_dataset, build_loader, iters_per_epoch
-from heatpose.engine.distributed import (DistInfo, barrier, broadcast_object, env_dist_info,
-                                         process_device, reduce_mean, unwrap, wrap_model)
+from heatpose.engine.distributed import (DistInfo, any_process, barrier, broadcast_object,
+                                         env_dist_info, process_device, reduce_mean, unwrap,
+                                         wrap_model)
 from heatpose.engine.health import (MAX_CONSECUTIVE_SKIPS, BufferSnapshot, LossWatch,
                                     TrainingHealthError, check_fault_settings,
                                     first_nonfinite, grad_norm, remove_partial_saves)
@@ -297,23 +298,13 @@ class Trainer:
         barrier(self.info)
 
     def _should_stop(self, flag: StopFlag) -> bool:
-        stop = torch.tensor(float(flag.stop))
-        if self.info.distributed:
-            stop = reduce_mean(stop.to(self.device), self.info).cpu()
-        return bool(stop.item() > 0)
-
-    def _all_processes(self, ok: bool) -> bool:
-        """Whether ``ok`` holds on every process (one collective when distributed)."""
-        if not self.info.distributed:
-            return ok
-        value = reduce_mean(torch.tensor(float(ok), device=self.device), self.info)
-        return bool(value.item() >= 1.0)
+        return any_process(flag.stop, self.info, self.device)
 
     def _step(self, batch: Any) -> Optional[Dict[str, float]]:
         """One optimizer step on ``batch``; None when the step was skipped (no readable sample
         on some process, or a non-finite loss/gradient with ``on_nonfinite=skip``)."""
         p = self.progress
-        if not self._all_processes(batch[0] is not None):
+        if any_process(batch[0] is None, self.info, self.device):
             return self._skip_step(f"iteration {p.iteration + 1}: no readable sample in the "
                                    "batch", stop=False)
         inputs = unpack_batch(batch, self.device)     # images, heatmaps, weights[, vis weights]
