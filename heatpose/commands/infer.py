@@ -266,7 +266,7 @@ def _keypoint_names(pipe: Any) -> List[str]:
 
 
 def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Report:
-    from heatpose.inference.media import VideoReader, VideoWriter, describe_frames
+    from heatpose.inference.media import VideoReader, VideoWriter, describe_frames, in_background
     from heatpose.inference.outputs import ResultsFile, write_json
     from heatpose.progress import ProgressBar
 
@@ -279,7 +279,7 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     progress = ProgressBar(reader.num_frames or None, "frames", enabled=not args.quiet)
     finished = False
     try:
-        for chunk in reader.chunks(FRAMES_PER_STEP):
+        for chunk in in_background(reader.chunks(FRAMES_PER_STEP), ahead=2):
             found = pipe([f for _, f in chunk], return_heatmaps=args.heatmaps)
             for (index, _), people in zip(chunk, found):
                 records = people.to_records(index, file_name=path.name, frame=index)

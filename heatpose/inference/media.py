@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import cv2
 import numpy as np
@@ -91,45 +91,67 @@ def assign_image_ids(files: Sequence[Path]) -> List[int]:
     return list(range(len(files)))
 
 
-def prefetch_images(files: Sequence[Path], ahead: int = 8
-                    ) -> Iterator[Tuple[int, Path, Optional[np.ndarray], Optional[str]]]:
-    """``(index, path, image, None)`` or ``(index, path, None, why)`` per file, in order.
+T = TypeVar("T")
 
-    A background thread decodes up to ``ahead`` images in advance (OpenCV releases the GIL
-    while decoding, so this overlaps the network's forward pass)."""
-    from heatpose.data.images import read_image
 
-    items: "queue.Queue" = queue.Queue(maxsize=max(1, ahead))
+def in_background(items: Iterable[T], ahead: int = 8) -> Iterator[T]:
+    """The items of ``items``, produced by a background thread up to ``ahead`` in advance
+    (image decoding releases the GIL, so it overlaps the network's forward pass). An exception
+    in the producer is raised here, in order."""
+    buffer: "queue.Queue" = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def work() -> None:
-        for i, f in enumerate(files):
-            if stop.is_set():
-                return
-            try:
-                item = (i, f, read_image(f), None)
-            except HeatposeError as err:
-                item = (i, f, None, str(err))
-            except Exception as err:  # noqa: BLE001 - a reader crash is one skipped file
-                item = (i, f, None, f"{f}: cannot read image ({type(err).__name__}: {err})")
-            while not stop.is_set():
-                try:
-                    items.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-        items.put(None)
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            put((False, err))
+        put((True, done))
 
-    thread = threading.Thread(target=work, name="heatpose-image-reader", daemon=True)
+    thread = threading.Thread(target=work, name="heatpose-reader", daemon=True)
     thread.start()
     try:
         while True:
-            item = items.get()
-            if item is None:
+            ok, item = buffer.get()
+            if not ok:
+                raise item
+            if item is done:
                 return
             yield item
     finally:
         stop.set()
+
+
+def _read_each(files: Sequence[Path]
+               ) -> Iterator[Tuple[int, Path, Optional[np.ndarray], Optional[str]]]:
+    from heatpose.data.images import read_image
+
+    for i, f in enumerate(files):
+        try:
+            yield i, f, read_image(f), None
+        except HeatposeError as err:
+            yield i, f, None, str(err)
+        except Exception as err:  # noqa: BLE001 - a reader crash is one skipped file
+            yield i, f, None, f"{f}: cannot read image ({type(err).__name__}: {err})"
+
+
+def prefetch_images(files: Sequence[Path], ahead: int = 8
+                    ) -> Iterator[Tuple[int, Path, Optional[np.ndarray], Optional[str]]]:
+    """``(index, path, image, None)`` or ``(index, path, None, why)`` per file, in order,
+    decoded by a background thread (:func:`in_background`)."""
+    return in_background(_read_each(files), ahead)
 
 
 class VideoReader:

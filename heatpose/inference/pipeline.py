@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from heatpose.data.images import read_image, validate_image
 from heatpose.device import DEFAULT_DEVICE
 from heatpose.errors import HeatposeError, InputError
-from heatpose.models.estimator import TopdownEstimator, validate_bboxes
+
+if TYPE_CHECKING:                      # torch and OpenCV are imported when a Pipeline is built
+    from heatpose.models.estimator import TopdownEstimator
 
 DEFAULT_MODEL = "td-hm_res50_8xb64-210e_coco-256x192"
 DEFAULT_DETECTOR = "yolox-nano"
@@ -172,7 +173,7 @@ def _make_detector(detector: Any, detector_model: Optional[str], device: str,
 
 
 def _load_pose_model(name: Optional[str], checkpoint: Optional[Union[str, Path]],
-                     device: Any) -> TopdownEstimator:
+                     device: Any) -> "TopdownEstimator":
     from heatpose.models.build import build_model, is_self_describing, model_from_checkpoint
 
     if name is None and checkpoint is not None:
@@ -203,7 +204,7 @@ class Pipeline:
             0.9, as ``heatpose test`` and MMPose's CocoMetric); None = one person per box.
     """
 
-    def __init__(self, model: Union[str, TopdownEstimator, None] = None,
+    def __init__(self, model: Union[str, "TopdownEstimator", None] = None,
                  detector: Any = DEFAULT_DETECTOR, checkpoint: Optional[Union[str, Path]] = None,
                  device: Any = DEFAULT_DEVICE, detector_model: Optional[Union[str, Path]] = None,
                  det_score_thr: float = 0.3, batch_size: Optional[int] = None,
@@ -229,6 +230,8 @@ class Pipeline:
 
     def boxes(self, image: np.ndarray, index: int = 0) -> Tuple[np.ndarray, np.ndarray]:
         """Person boxes (N, 4) xyxy and scores (N,) for one BGR image."""
+        from heatpose.models.estimator import validate_bboxes
+
         if self.detect is None:
             h, w = image.shape[:2]
             return np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32)
@@ -244,6 +247,9 @@ class Pipeline:
         ``bboxes``: optional per-image boxes (skips the detector), with optional
         ``box_scores`` (default 1). Boxes of all images go
         through the network together, ``batch_size`` crops at a time."""
+        from heatpose.data.images import read_image, validate_image
+        from heatpose.models.estimator import validate_bboxes
+
         single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray)
                                                      and images.ndim in (2, 3))
         batch = [images] if single else list(images)
