@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    from heatpose.inference.pipeline import DEFAULT_MODEL, OKS_NMS_THR
+    from heatpose.inference.pipeline import DEFAULT_MODEL, DET_SCORE_THR, OKS_NMS_THR
 
     p.add_argument("--model", help=f"zoo model name (default: the model a heatpose --checkpoint "
                    f"describes, else {DEFAULT_MODEL})")
@@ -65,8 +65,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                        "(matched to images by the number in the file name)")
     boxes.add_argument("--whole-image", action="store_true", help="one box = the whole image")
     p.add_argument("--detector-model", help="a local YOLOX .onnx file for --detector")
-    p.add_argument("--det-thr", type=fraction, default=0.3,
-                   help="box score threshold in [0, 1] (default 0.3)")
+    p.add_argument("--det-thr", type=fraction, default=DET_SCORE_THR,
+                   help=f"box score threshold in [0, 1] (default {DET_SCORE_THR})")
     p.add_argument("--nms-thr", type=positive_float, default=OKS_NMS_THR,
                    help=f"OKS-NMS threshold between the people of an image (default "
                         f"{OKS_NMS_THR}, as MMPose; 1 keeps one person per box)")
@@ -78,8 +78,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_draw_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kpt-thr", type=fraction, default=0.3,
-                   help="draw keypoints with score above this (default 0.3)")
+    from heatpose.inference.pipeline import DRAW_KPT_THR
+
+    p.add_argument("--kpt-thr", type=fraction, default=DRAW_KPT_THR,
+                   help=f"draw keypoints with score above this (default {DRAW_KPT_THR})")
     p.add_argument("--radius", type=positive_int, help="keypoint radius in pixels "
                    "(default: by image size, 4 for 640 px)")
     p.add_argument("--line-width", type=positive_int, help="skeleton and box line width in "
@@ -101,7 +103,6 @@ class Report:
     skipped: List[str] = field(default_factory=list)
     files: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
-    quiet: bool = False
 
     def skip(self, message: str) -> None:
         self.skipped.append(message)

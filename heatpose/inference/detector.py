@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from heatpose.errors import HeatposeError, InputError, UnknownModelError
+from heatpose.inference.pipeline import DET_SCORE_THR
 
 __all__ = ["DEFAULT_YOLOX_NANO_URL", "YOLOXDetector", "letterbox", "unletterbox_boxes",
            "decode_yolox_outputs", "nms", "batched_nms", "boxes_from_coco_detections",
@@ -137,7 +138,7 @@ class YOLOXDetector:
     """
 
     def __init__(self, model_path: Union[str, Path], input_size: Tuple[int, int] = (416, 416),
-                 score_thr: float = 0.3, nms_thr: float = 0.45, device: str = "cpu",
+                 score_thr: float = DET_SCORE_THR, nms_thr: float = 0.45, device: str = "cpu",
                  classes: Optional[Sequence[int]] = (0,), decoded: Optional[bool] = None) -> None:
         try:
             import onnxruntime as ort

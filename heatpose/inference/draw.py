@@ -12,6 +12,7 @@ import numpy as np
 
 from heatpose.data.geometry import bbox_xyxy2cs, fix_aspect_ratio
 from heatpose.errors import InputError
+from heatpose.inference.pipeline import DRAW_KPT_THR
 from heatpose.schema.base import KeypointSchema
 
 __all__ = ["draw_poses", "overlay_heatmaps", "default_sizes"]
@@ -47,7 +48,8 @@ def default_sizes(image_shape: Sequence[int]) -> Tuple[int, int]:
 
 
 def draw_poses(image: np.ndarray, keypoints: np.ndarray, scores: Optional[np.ndarray],
-               schema: KeypointSchema, kpt_thr: float = 0.3, boxes: Optional[np.ndarray] = None,
+               schema: KeypointSchema, kpt_thr: float = DRAW_KPT_THR,
+               boxes: Optional[np.ndarray] = None,
                radius: Optional[int] = None, thickness: Optional[int] = None,
                box_color: Color = (0, 255, 0), rgb: bool = False,
                box_scores: Optional[Sequence[float]] = None) -> np.ndarray:

@@ -26,6 +26,8 @@ DEFAULT_DETECTOR = "yolox-nano"
 KEYPOINT_SCORE_THR = 0.2
 # ... then OKS-NMS per image at this threshold (what `heatpose test` scores)
 OKS_NMS_THR = 0.9
+DET_SCORE_THR = 0.3          # person detector boxes kept above this score
+DRAW_KPT_THR = 0.3           # keypoints drawn above this score
 
 ImageLike = Union[np.ndarray, str, Path]
 BoxSource = Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
@@ -120,7 +122,7 @@ class People:
             out.append(rec)
         return out
 
-    def draw(self, image: Optional[np.ndarray] = None, kpt_thr: float = 0.3,
+    def draw(self, image: Optional[np.ndarray] = None, kpt_thr: float = DRAW_KPT_THR,
              radius: Optional[int] = None, thickness: Optional[int] = None,
              show_boxes: bool = True, show_box_scores: bool = False,
              show_heatmaps: bool = False) -> np.ndarray:
@@ -207,7 +209,7 @@ class Pipeline:
     def __init__(self, model: Union[str, "TopdownEstimator", None] = None,
                  detector: Any = DEFAULT_DETECTOR, checkpoint: Optional[Union[str, Path]] = None,
                  device: Any = DEFAULT_DEVICE, detector_model: Optional[Union[str, Path]] = None,
-                 det_score_thr: float = 0.3, batch_size: Optional[int] = None,
+                 det_score_thr: float = DET_SCORE_THR, batch_size: Optional[int] = None,
                  flip_test: Optional[bool] = None, nms_thr: Optional[float] = None) -> None:
         from heatpose.device import resolve_device
 
