@@ -148,3 +148,25 @@ def test_not_a_heatpose_export_is_one_clear_error(tmp_path):
         OnnxEstimator(junk)
     with pytest.raises(InputError, match="no such ONNX file"):
         OnnxEstimator(tmp_path / "missing.onnx")
+
+
+def test_export_command_writes_a_self_describing_file(tiny_checkpoint, tmp_path, capsys):
+    from heatpose.cli import main
+    from heatpose.models.build import load_model
+
+    out = tmp_path / "tiny.onnx"
+    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(out),
+                 "--decode", "--batch-size", "2"]) == 0
+    assert "tiny.onnx" in capsys.readouterr().out
+    runner = OnnxEstimator(out)
+    assert runner.outputs == ["heatmaps", "keypoints", "scores"]
+    assert runner.default_batch_size == 2 and runner.name == "tiny-coco"
+    assert runner.schema is not None and runner.schema.num_keypoints == 17
+    model = load_model(tiny_checkpoint)
+    want = model.predict(_image(), BOXES)
+    got = runner.predict(_image(), BOXES)
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-4)
+    # bad output name: one line naming it, exit status 2
+    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out",
+                 str(tmp_path / "m.pt")]) == 2
+    assert "m.pt: the output file name must end in .onnx" in capsys.readouterr().err
