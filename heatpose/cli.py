@@ -35,6 +35,7 @@ COMMANDS = {
     "train": "train",
     "track": "track",
     "weights": "weights",
+    "export": "export",
 }
 
 EXAMPLES = """examples:
