@@ -123,20 +123,47 @@ def test_bad_samples_are_skipped_with_the_same_line_with_and_without_workers(tmp
                                             f"{recs[2].img_id})")
 
 
+def _late_image(recs, seed: int = 0):
+    """(record index, position in epoch 0's order) of the image whose first use in epoch 0
+    comes last (damaging it leaves the batches before it intact)."""
+    from heatpose.engine.distributed import DistInfo, ResumableSampler
+
+    sampler = ResumableSampler(range(len(recs)), DistInfo(), shuffle=True, seed=seed)
+    sampler.set_epoch(0)
+    first = {}
+    for pos, i in enumerate(sampler):
+        first.setdefault(recs[i].img_path, (i, pos))
+    return max(first.values(), key=lambda ip: ip[1])
+
+
+def _corrupt(path: Path) -> None:
+    path.unlink()
+    path.write_bytes(b"")                                   # an empty file
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_strict_data_stops_with_one_line_and_an_emergency_checkpoint(tmp_path, data_dir,
                                                                      workers):
     root = data_copy(data_dir, tmp_path)
-    trainer, exc, log, bad = _damaged_run(root, tmp_path / "w", workers,
-                                          "train.skip_bad_samples=false",
-                                          "data.augment.enabled=false")
-    assert isinstance(exc, InputError) and "\n" not in str(exc)
-    assert "ann_id" in str(exc) and "train.skip_bad_samples=true" in str(exc)
-    assert "Traceback" not in log and "DataLoader worker" not in str(exc)
-    # the batch with the first bad sample never ran; what ran before is saved
+    stream = StringIO()
+    trainer = Trainer(small(f"data.num_workers={workers}", "train.max_iters=8",
+                            "train.skip_bad_samples=false"), root, tmp_path / "w",
+                      stream=stream)
+    recs = trainer.train_set.records
+    index, pos = _late_image(recs)
+    assert pos >= 4                                          # at least one batch runs
+    _corrupt(root / recs[index].img_path)
+    with pytest.raises(InputError) as err:
+        trainer.train()
+    assert str(err.value).startswith(f"{root / recs[index].img_path}: not a readable image")
+    assert f"(ann_id {recs[index].ann_id}, " in str(err.value) and "\n" not in str(err.value)
+    assert "--strict-data" in str(err.value)
+    log = stream.getvalue()
+    assert "Traceback" not in log and "DataLoader worker" not in str(err.value)
+    # the batch with the bad sample never ran; what ran before is saved
+    assert trainer.progress.iteration == pos // 4
     saved = read_training_state(tmp_path / "w" / "latest.pth")["progress"]
-    assert saved["iteration"] == trainer.progress.iteration < 8
-    assert "continue with --resume" in log
+    assert saved["iteration"] == pos // 4 and "continue with --resume" in log
 
 
 def test_cli_strict_data_with_workers_ends_with_one_line(tmp_path, data_dir, capsys):
@@ -146,19 +173,19 @@ def test_cli_strict_data_with_workers_ends_with_one_line(tmp_path, data_dir, cap
     root = data_copy(data_dir, tmp_path)
     recs = read_dataset("coco", str(root / "annotations/person_keypoints_train2017.json"),
                         img_prefix="train2017/")[:16]
-    (root / recs[6].img_path).unlink()
-    (root / recs[6].img_path).write_bytes(b"")                     # an empty file
+    index, pos = _late_image(recs)
+    _corrupt(root / recs[index].img_path)
     cfg = tmp_path / "cfg.json"
-    save_config(small("data.num_workers=2", "data.augment.enabled=false",
-                      "train.max_iters=4"), cfg)
+    save_config(small("data.num_workers=2", "train.max_iters=8"), cfg)
     code = main(["train", str(cfg), "--data-root", str(root), "--work-dir",
                  str(tmp_path / "w"), "--strict-data"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     error = [line for line in err.splitlines() if "error:" in line]
-    assert len(error) == 1 and recs[6].img_path in error[0]
-    assert f"ann_id {recs[6].ann_id}" in error[0]
-    assert (tmp_path / "w" / "latest.pth").is_file()          # the emergency checkpoint
+    assert len(error) == 1 and recs[index].img_path in error[0]
+    assert f"ann_id {recs[index].ann_id}" in error[0]
+    saved = read_training_state(tmp_path / "w" / "latest.pth")["progress"]
+    assert saved["iteration"] == pos // 4                     # the emergency checkpoint
     with pytest.raises(Exception, match="on_nonfinite"):
         Trainer(small("train.on_nonfinite=maybe"), root, tmp_path / "w2")
 
@@ -201,11 +228,24 @@ def test_non_finite_weights_are_never_written(tmp_path, data_dir):
     stream = StringIO()
     trainer = Trainer(small("train.max_iters=3"), data_dir / "coco_mini", tmp_path,
                       stream=stream)
+    weight = next(trainer.model.parameters()).data.view(-1)
+    good = float(weight[0])
     with torch.no_grad():
-        next(trainer.model.parameters()).view(-1)[0] = float("inf")
+        weight[0] = float("inf")
     with pytest.raises(TrainingHealthError, match="not finite"):
         trainer.save("latest.pth")
-    with pytest.raises(TrainingHealthError, match="at iteration 1"):
+    with torch.no_grad():
+        weight[0] = good
+    step = trainer._step
+
+    def step_then_poison(batch):                # the first step's update goes bad
+        out = step(batch)
+        with torch.no_grad():
+            weight[0] = float("inf")
+        return out
+
+    trainer._step = step_then_poison
+    with pytest.raises(TrainingHealthError, match="at iteration 2"):
         trainer.train()
     assert not list(tmp_path.glob("*.pth*"))
     assert "no emergency checkpoint" in stream.getvalue()

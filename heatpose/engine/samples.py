@@ -137,7 +137,8 @@ class SkipCounter:
     """
 
     def __init__(self, skip: bool = True, report: Optional[Callable[[str], None]] = None,
-                 hint: str = "set train.skip_bad_samples=true to skip unreadable samples"
+                 hint: str = "unreadable samples are skipped unless --strict-data or "
+                             "train.skip_bad_samples=false"
                  ) -> None:
         self.skip = skip
         self.report = report

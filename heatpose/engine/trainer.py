@@ -196,7 +196,7 @@ class Trainer:
         """Run until ``train.epochs`` (or ``train.max_iters``); returns a :class:`TrainResult`.
         Any exception but Ctrl-C saves an emergency checkpoint first (see module docstring)."""
         result = TrainResult(best=self.progress.best, best_metric=self.cfg.train.val_metric)
-        start = time.perf_counter()
+        start, self._start_iteration = time.perf_counter(), self.progress.iteration
         try:
             with StopFlag() as flag:
                 self._loop(result, flag)
@@ -211,15 +211,16 @@ class Trainer:
             result.skipped_samples, result.skipped_steps = self.skips.count, self.skipped_steps
             result.seconds = time.perf_counter() - start
             self.logger.end_epoch()
-            self.logger.message(self.summary(result))
+            if self.progress.iteration > self._start_iteration:
+                self.logger.message(self.summary(result))
             self.logger.close()
         return result
 
     def _emergency_save(self, exc: Exception, result: TrainResult) -> None:
         """Save the state before the failed iteration: ``latest.pth`` (``emergency.pth`` when
         the numbers went bad), unless it is half-updated or not finite."""
-        if not self.info.is_main:
-            return
+        if not self.info.is_main or self.progress.iteration == self._start_iteration:
+            return                      # nothing done since the start: nothing to lose
         name = "emergency.pth" if isinstance(exc, TrainingHealthError) else "latest.pth"
         if self._updating:
             self.logger.message(f"{type(exc).__name__} inside the optimizer step: no "
