@@ -140,7 +140,7 @@ def test_coco_det_boxes_match_mmpose(capsys, tmp_path, tests_dir, checkpoint):
     by_box = {(r["image_id"], tuple(np.round(r["bbox"], 2))): r for r in tested}
     for ours in inferred:
         theirs = by_box[(ours["image_id"], tuple(np.round(ours["bbox"], 2)))]
-        assert ours["file_name"] == f"{theirs['image_id']:012d}.jpg"
+        assert ours["file_name"] == theirs["file_name"] == f"{theirs['image_id']:012d}.jpg"
         np.testing.assert_allclose(ours["keypoints"], theirs["keypoints"], atol=2e-3)
         assert ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
     _, stats = evaluate_keypoint_file(ann, infer_out / "predictions.json", "coco")

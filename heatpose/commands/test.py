@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -103,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     metrics, results = evaluate_with_results(preset.dataset, records, preds, data.ann_file,
                                              sigmas=model.schema.sigmas if model.schema else None)
     rows = seed_table(preset, metrics, data.setting)
+    names = {r.img_id: os.path.relpath(r.img_path, data.img_prefix).replace(os.sep, "/")
+             for r in records}
+    for r in results:                          # predictions carry the image's file name
+        r.setdefault("file_name", names.get(r.get("image_id")))
     pred_path, metrics_path = out / "predictions.keypoints.json", out / "metrics.json"
     summary: Dict[str, Any] = {
         "model": preset.name, "dataset": preset.dataset, "setting": data.setting,
