@@ -1,0 +1,168 @@
+"""Training speed: heatpose vs MMPose 1.3.2, interleaved, same recipe, batch and data.
+
+    .venv/bin/python benchmarks/bench_train.py [--config NAME] [--batch 8] [--iters 4]
+        [--rounds 2] [--peer /work/peer/bin/peer-python] [--threads 2]
+
+Each round runs one heatpose worker (this interpreter) and one MMPose worker (the peer), one
+after the other, as child processes of this script. Each worker:
+
+* pipeline: ``batch x iters`` training samples of ``../shared/data/coco_mini`` through the
+  recipe's full train pipeline (load, flip, half-body, box transform, affine, target), in
+  process (no loader workers): samples/s;
+* step (data excluded): one fixed batch from that pipeline, then ``iters`` training steps
+  (normalisation, forward, loss, backward, Adam step; one warm-up step first): samples/s.
+
+End to end (one process, no loader workers) = 1 / (1/pipeline + 1/step). The table shows
+medians over rounds and heatpose/MMPose ratios. Weights are random (speed does not depend on
+them). Nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "coco_mini")
+ANN = "annotations/person_keypoints_train2017.json"
+PEER = "/work/peer/bin/peer-python"
+
+
+def heatpose_worker(name: str, batch: int, iters: int) -> dict:
+    import torch
+
+    sys.path.insert(0, ROOT)
+    from heatpose.codecs import codec_from_dict
+    from heatpose.engine.config import apply_overrides
+    from heatpose.engine.data import build_dataset
+    from heatpose.engine.model import TrainStep, build_training_model, load_config_schema
+    from heatpose.engine.presets import resolve_config
+
+    cfg = apply_overrides(resolve_config(name), [
+        "model.pretrained_backbone=null", "model.init_checkpoint=null",
+        f"data.train_ann_file={ANN}", "data.train_img_prefix=train2017/",
+        "data.extra_train_sets=[]", "data.train_keypoint_mapping=null"])
+    model = build_training_model(cfg.model)
+    ds = build_dataset(cfg, DATA, "train", load_config_schema(cfg.model),
+                       codec_from_dict(cfg.model.codec))
+    n = batch * iters
+    t0 = time.perf_counter()
+    items = [ds[i % len(ds)] for i in range(n)]
+    pipeline = time.perf_counter() - t0
+    images = torch.stack([it[0] for it in items[:batch]])
+    heatmaps = torch.stack([it[1] for it in items[:batch]])
+    weights = torch.stack([it[2] for it in items[:batch]])
+    step = TrainStep(model).train()
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+
+    def one() -> None:
+        loss = step(images, heatmaps, weights)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    one()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        one()
+    return {"pipeline_s": pipeline / n, "step_s": (time.perf_counter() - t0) / (iters * batch)}
+
+
+def mmpose_worker(name: str, batch: int, iters: int) -> dict:
+    import glob
+
+    import mmpose
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmpose.apis import init_model
+    from mmpose.registry import DATASETS
+
+    base = os.path.join(os.path.dirname(mmpose.__file__), ".mim", "configs")
+    cfg = Config.fromfile(glob.glob(os.path.join(base, "**", name + ".py"), recursive=True)[0])
+    init_default_scope("mmpose")
+    model = init_model(cfg, checkpoint=None, device="cpu").train()
+    ds_cfg = cfg.train_dataloader.dataset
+    pipeline = ds_cfg.get("pipeline")
+    if ds_cfg.type == "CombinedDataset":
+        ds_cfg = ds_cfg.datasets[0]
+    ds = DATASETS.build(dict(ds_cfg, data_root=DATA, ann_file=ANN,
+                             data_prefix=dict(img="train2017/"),
+                             pipeline=pipeline or ds_cfg.pipeline))
+    n = batch * iters
+    t0 = time.perf_counter()
+    items = [ds[i % len(ds)] for i in range(n)]
+    pipe = time.perf_counter() - t0
+    data = pseudo_collate(items[:batch])
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+
+    def one() -> None:
+        d = model.data_preprocessor(data, training=True)
+        losses = model.loss(d["inputs"], d["data_samples"])
+        loss = sum(v for k, v in losses.items() if "loss" in k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    one()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        one()
+    return {"pipeline_s": pipe / n, "step_s": (time.perf_counter() - t0) / (iters * batch)}
+
+
+def run_worker(python: str, which: str, args: argparse.Namespace) -> dict:
+    cmd = [python, os.path.abspath(__file__), "--worker", which, "--config", args.config,
+           "--batch", str(args.batch), "--iters", str(args.iters)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if out.returncode or not lines:
+        raise SystemExit(f"{which} worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="td-hm_res50_8xb64-210e_coco-256x192")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--peer", default=PEER)
+    ap.add_argument("--worker", choices=["heatpose", "mmpose"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        fn = heatpose_worker if args.worker == "heatpose" else mmpose_worker
+        print(json.dumps(fn(args.config, args.batch, args.iters)))
+        return
+    runs = {"heatpose": [], "mmpose": []}
+    for r in range(args.rounds):
+        order = ("heatpose", "mmpose") if r % 2 == 0 else ("mmpose", "heatpose")
+        for which in order:
+            runs[which].append(run_worker(sys.executable if which == "heatpose" else args.peer,
+                                          which, args))
+    med = {w: {k: statistics.median(x[k] for x in v) for k in ("pipeline_s", "step_s")}
+           for w, v in runs.items()}
+    rows = []
+    for label, key in (("step (data excluded)", "step_s"), ("pipeline (augment + target)",
+                                                          "pipeline_s")):
+        h, m = 1 / med["heatpose"][key], 1 / med["mmpose"][key]
+        rows.append((label, h, m))
+    e2e = [1 / (med[w]["pipeline_s"] + med[w]["step_s"]) for w in ("heatpose", "mmpose")]
+    rows.append(("end to end (1 process)", *e2e))
+    print(f"{args.config}, batch {args.batch}, {args.iters} iterations, {args.rounds} rounds "
+          f"(interleaved), {args.threads} threads; samples/s, medians")
+    print("| | heatpose | MMPose | ratio |\n|---|---|---|---|")
+    for label, h, m in rows:
+        print(f"| {label} | {h:.2f} | {m:.2f} | {h / m:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
