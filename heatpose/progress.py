@@ -58,6 +58,7 @@ class ProgressBar:
         self._start = time.monotonic()
         self._last: Optional[float] = None          # time of the last draw
         self._closed = False
+        self._drawn: Optional[tuple] = None          # (done, status) last shown
         if self.enabled and self.tty:                # on a terminal: visible from the start
             self._draw(self._start, final=False)
 
@@ -86,9 +87,11 @@ class ProgressBar:
             self._draw(now, final=False)
 
     def close(self) -> None:
-        """Draw the final state (once) and end the line."""
+        """Draw the final state (once; not again when the last line already shows it) and end
+        the line."""
         if self.enabled and not self._closed:
-            self._draw(time.monotonic(), final=True)
+            if self.tty or self._drawn != (self.done, self.status):
+                self._draw(time.monotonic(), final=True)
         self._closed = True
 
     def _fmt(self, count: float) -> str:
@@ -121,6 +124,7 @@ class ProgressBar:
         if stream is None:
             return
         text = self.text(now)
+        self._drawn = (self.done, self.status)
         try:
             if self.tty:
                 stream.write("\r\x1b[K" + text + ("\n" if final else ""))
