@@ -394,31 +394,14 @@ def test_test_loop_skips_and_counts_unreadable_records(tmp_path, data_dir, tiny_
 
 
 # ------------------------------------------------------------------ DDP (gloo, CPU)
-def _ddp_fault_worker(rank: int, world: int, port: int, root: str, work: str, overrides: list):
-    from datetime import timedelta
-
-    import torch.distributed as dist
-
+def _nan_box_first_on_rank1(trainer: Trainer) -> None:
+    """Give the first sample process 1 draws in epoch 0 a NaN box."""
     from heatpose.engine.distributed import DistInfo, ResumableSampler
 
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world,
-                            timeout=timedelta(seconds=60))   # a hang fails instead
-    try:
-        trainer = Trainer(apply_overrides(TrainConfig(), overrides), root, work,
-                          info=DistInfo(rank, world, rank), stream=StringIO())
-        sampler = ResumableSampler(range(len(trainer.train_set)), DistInfo(1, world, 1),
-                                   shuffle=True, seed=0)
-        sampler.set_epoch(0)
-        first_of_rank1 = list(sampler)[0]
-        trainer.train_set.records[first_of_rank1].bbox = np.full(4, np.nan, np.float32)
-        result = trainer.train()
-        torch.save({"losses": result.losses, "steps": result.skipped_steps,
-                    "samples": result.skipped_samples, "state": trainer.model.state_dict()},
-                   Path(work) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+    sampler = ResumableSampler(range(len(trainer.train_set)), DistInfo(1, 2, 1), shuffle=True,
+                               seed=0)
+    sampler.set_epoch(0)
+    trainer.train_set.records[list(sampler)[0]].bbox = np.full(4, np.nan, np.float32)
 
 
 @pytest.mark.slow
@@ -428,12 +411,12 @@ def test_ddp_skips_a_step_on_every_process_when_one_has_no_readable_sample(tmp_p
     processes skip that step together (no hang), then train on; the replicas stay equal."""
     import torch.multiprocessing as mp
 
-    from test_engine_train import _free_port
+    from test_engine_train import _ddp_worker, _free_port
 
     overrides = SMALL + ["train.batch_size=1", "data.max_train_instances=4",
                          "train.max_iters=2"]
-    mp.spawn(_ddp_fault_worker, args=(2, _free_port(), str(data_dir / "coco_mini"),
-                                      str(tmp_path), overrides), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(data_dir / "coco_mini"), str(tmp_path),
+                                overrides, _nan_box_first_on_rank1), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert r0["steps"] == r1["steps"] == 1
     assert (r0["samples"], r1["samples"]) == (0, 1)

@@ -170,17 +170,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank: int, world: int, port: int, root: str, work: str, overrides: list):
+def _ddp_worker(rank: int, world: int, port: int, root: str, work: str, overrides: list,
+                prepare=None):
+    """One process of a gloo run; ``prepare(trainer)`` (a module-level function) may alter
+    the trainer before it trains. Saves losses, skip counts and weights as rank<r>.pt."""
+    from datetime import timedelta
+
     import torch.distributed as dist
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=60))     # a hang fails instead
     try:
         cfg = apply_overrides(TrainConfig(), overrides)
         trainer = Trainer(cfg, root, work, info=DistInfo(rank, world, rank))
+        if prepare is not None:
+            prepare(trainer)
         result = trainer.train()
-        torch.save({"losses": result.losses, "state": trainer.model.state_dict()},
+        torch.save({"losses": result.losses, "state": trainer.model.state_dict(),
+                    "steps": result.skipped_steps, "samples": result.skipped_samples},
                    Path(work) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
