@@ -12,7 +12,7 @@ import pytest
 from heatpose.errors import InputError
 from heatpose.evaluation import (TopdownCocoEvaluator, evaluate_coco, evaluate_keypoint_file,
                                  oks_nms, rescore, short_names, soft_oks_nms)
-from heatpose.evaluation.coco_eval import compute_oks_pairs
+from heatpose.evaluation.coco_eval import COCO_STAT_NAMES, compute_oks_pairs
 from heatpose.schema import get_schema
 
 FIXTURE = Path(__file__).parent / "fixtures" / "coco_eval_random.json"
@@ -257,3 +257,69 @@ def test_oks_pairs_equal_xtcocotools_formula_bitwise():
         if (vg > 0).any():
             e = e[vg > 0]
         assert got[i] == np.sum(np.exp(-e)) / e.shape[0], i
+
+
+# xtcocotools 1.14.3 run as MMPose's CocoWholeBodyMetric does (a COCOeval per part with the part's
+# sigmas, then 'keypoints_wholebody'), on the results _wholebody_results(seed) makes for
+# mmpose_tests/coco/test_coco_wholebody.json (run once with the peer, values copied here).
+WHOLEBODY_XTCOCOTOOLS = {
+    (0, True): {"Body AP": 0.18438182279766438, "Body AR": 0.4083333333333333,
+                "Foot AP": 0.30978443998245975, "Foot AR": 0.62,
+                "Face AP": 0.019306930693069307, "Face AR": 0.075, "Lefthand AP": 0.0,
+                "Lefthand AR": 0.0, "Righthand AP": 0.03326732673267327, "Righthand AR": 0.16,
+                "Whole": [0.07569179994922569, 0.15346534653465344, 0.051485148514851496,
+                          0.25346534653465347, 0.03902040204020402, 0.2666666666666667,
+                          0.4166666666666667, 0.25, 0.34, 0.21428571428571427]},
+    (1, False): {"Body AP": 0.27413284735066906, "Body AR": 0.4416666666666667,
+                 "Foot AP": 0.2857618866282232, "Foot AR": 0.51,
+                 "Face AP": 0.019306930693069307, "Face AR": 0.075,
+                 "Lefthand AP": 0.05782178217821782, "Lefthand AR": 0.16,
+                 "Righthand AP": 0.17326732673267325, "Righthand AR": 0.36000000000000004,
+                 "Whole": [0.1029050157763029, 0.2228266782722228, 0.0561056105610561,
+                           0.26930693069306927, 0.1311881188118812, 0.2166666666666667,
+                           0.4166666666666667, 0.16666666666666666, 0.26666666666666666, 0.2]},
+}
+
+
+def _wholebody_results(gt, seed):
+    rng = np.random.default_rng(seed)
+    res = []
+    for a in gt["annotations"]:
+        for _ in range(int(rng.integers(0, 3))):
+            full = np.concatenate([np.array(a[f]).reshape(-1, 3) for f in (
+                "keypoints", "foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")])
+            kp = full[:, :2] + rng.normal(0, rng.uniform(0.5, 10), (133, 2))
+            sc = rng.uniform(0, 1, 133) * (rng.uniform(size=133) > .1)
+            res.append({"image_id": a["image_id"], "category_id": 1, "score": float(rng.uniform()),
+                        "keypoints": np.c_[kp, sc].ravel().tolist()})
+    for im in gt["images"]:
+        for _ in range(int(rng.integers(0, 2))):
+            kp = np.c_[rng.uniform(0, 600, (133, 2)), rng.uniform(0, 1, 133)]
+            res.append({"image_id": im["id"], "category_id": 1, "score": float(rng.uniform()),
+                        "keypoints": kp.ravel().tolist()})
+    return res
+
+
+@pytest.mark.parametrize("seed, use_area", sorted(WHOLEBODY_XTCOCOTOOLS))
+def test_wholebody_matches_xtcocotools(seed, use_area, data_dir):
+    from heatpose.evaluation.wholebody import evaluate_wholebody
+
+    gt = json.loads((data_dir / "mmpose_tests/coco/test_coco_wholebody.json").read_text())
+    stats = evaluate_wholebody(gt, _wholebody_results(gt, seed),
+                               get_schema("coco_wholebody").sigmas, use_area=use_area)
+    want = dict(WHOLEBODY_XTCOCOTOOLS[(seed, use_area)])
+    whole = want.pop("Whole")
+    for k, v in want.items():
+        assert stats[k] == pytest.approx(v, abs=1e-12), k
+    np.testing.assert_allclose([stats[k] for k in COCO_STAT_NAMES], whole, rtol=0, atol=1e-12)
+
+
+def test_new_zoo_datasets_have_an_evaluation_and_table_columns():
+    from heatpose.evaluation.api import coco_settings
+    from heatpose.evaluation.dataset_metrics import family, table_columns
+
+    assert family("coco_aic") == family("humanart") == family("exlpose") == "coco"
+    assert family("ubody") == family("coco_wholebody") == "coco_wholebody"
+    assert coco_settings("exlpose")["use_area"] is False                  # as its MMPose config
+    cols = [c for c, _ in table_columns("coco_wholebody")[0][1]]
+    assert cols[:2] == ["Body AP", "Body AR"] and cols[-2:] == ["Whole AP", "Whole AR"]

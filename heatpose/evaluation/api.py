@@ -18,6 +18,10 @@ COCO_STYLE = {
     "posetrack18": (True, "keypoints"),
     "aic": (False, "keypoints"),
     "crowdpose": (False, "keypoints_crowd"),
+    "humanart": (True, "keypoints"),
+    "exlpose": (False, "keypoints"),
+    "coco_wholebody": (True, "keypoints_wholebody"),
+    "ubody": (True, "keypoints_wholebody"),
 }
 _BY_COUNT = {17: "coco", 16: "mhp", 136: "halpe"}
 
@@ -37,8 +41,11 @@ def infer_dataset(gt: dict, name: str) -> str:
     """Guess the dataset from the keypoint count most annotations have (14: CrowdPose if the
     images carry ``crowdIndex``, else AIC). The most common count decides, so that one odd
     annotation is the record the evaluation blames, not the healthy ones."""
+    anns = gt.get("annotations", [])
+    if anns and all(isinstance(a, dict) and "foot_kpts" in a for a in anns):
+        return "coco_wholebody"
     counts: Counter = Counter()
-    for ann in gt.get("annotations", []):
+    for ann in anns:
         if isinstance(ann, dict) and isinstance(ann.get("keypoints"), list):
             counts[len(ann["keypoints"]) // 3] += 1
     if not counts:
@@ -66,7 +73,12 @@ def evaluate_keypoint_file(ann_file: Union[str, Path], pred_file: Union[str, Pat
     dataset = dataset or infer_dataset(gt, gt_name)
     cfg = coco_settings(dataset)
     try:
-        stats = evaluate_coco(gt, results, **cfg)
+        if cfg["iou_type"] == "keypoints_wholebody":
+            from heatpose.evaluation.wholebody import evaluate_wholebody
+
+            stats = evaluate_wholebody(gt, results, cfg["sigmas"], cfg["use_area"])
+        else:
+            stats = evaluate_coco(gt, results, **cfg)
     except InputError as exc:
         msg = str(exc)
         if msg.startswith("results:"):

@@ -9,8 +9,9 @@ as MMPose 1.3.2's test evaluator of that dataset's configs computes them, and th
 Families (dataset -> evaluator of the zoo configs):
 
 - COCO-style OKS AP/AR (``CocoMetric``: box score x mean keypoint score > 0.2, OKS-NMS 0.9):
-  coco, ochuman, aic, mhp, halpe (Whole AP/AR), crowdpose (+ AP(E)/AP(M)/AP(H)); needs the
-  COCO annotation file. posetrack18: the same rescoring/NMS, then poseval AP per joint group
+  coco, ochuman, aic, mhp, halpe (Whole AP/AR), crowdpose (+ AP(E)/AP(M)/AP(H)), humanart,
+  exlpose, coco_aic (tested on COCO), coco_wholebody / ubody (``CocoWholeBodyMetric``: per-part
+  ``<Part> AP``/``AR`` plus whole-body ``AP``...); needs the COCO annotation file. posetrack18: the same rescoring/NMS, then poseval AP per joint group
   (ground truth: the per-video folder next to ``ann_file``, MMPose's rule).
 - mpii: PCKh@0.5 per joint group, Mean and Mean@0.1 (percent; needs ``head_size`` on the
   records, i.e. a head-box file); mpii_trb: skeleton / contour / mean accuracy (fractions).
@@ -41,9 +42,14 @@ from heatpose.errors import InputError
 
 PathLike = Union[str, Path]
 
-COCO_STYLE = ("coco", "ochuman", "aic", "mhp", "halpe", "crowdpose")
+COCO_STYLE = ("coco", "ochuman", "aic", "mhp", "halpe", "crowdpose", "humanart", "exlpose",
+              "coco_aic", "coco_wholebody", "ubody")
 PCK_STYLE = ("deepfashion_upper", "deepfashion_lower", "deepfashion_full", "deepfashion2")
 SUPPORTED = COCO_STYLE + PCK_STYLE + ("posetrack18", "mpii", "mpii_trb", "jhmdb")
+# a training dataset whose test split is another dataset's (MMPose's coco-aic "combine" models
+# are tested on COCO val2017 with the COCO keypoints and sigmas)
+TEST_DATASET = {"coco_aic": "coco"}
+_WHOLEBODY_PARTS = ("Body", "Foot", "Face", "Hand")
 # datasets whose zoo tables print accuracies in percent (the others print fractions)
 TABLE_PERCENT = ("posetrack18", "jhmdb", "deepfashion_upper", "deepfashion_lower",
                  "deepfashion_full")
@@ -96,6 +102,8 @@ def family(dataset: str) -> str:
                          f"{', '.join(SUPPORTED)}")
     if dataset in ("crowdpose", "halpe", "posetrack18", "mpii", "mpii_trb", "jhmdb"):
         return dataset
+    if dataset in ("coco_wholebody", "ubody"):
+        return "coco_wholebody"
     return "pck" if dataset in PCK_STYLE else "coco"
 
 
@@ -171,12 +179,14 @@ def evaluate_with_results(dataset: str, records: Sequence[Any],
     rescores (box score x mean of the keypoint scores above 0.2)."""
     _check(records, predictions)
     fam = family(dataset)
-    if sigmas is None:
+    dataset = TEST_DATASET.get(dataset, dataset)
+    k = np.asarray(predictions.keypoints).shape[1]
+    if sigmas is None or (fam != "pck" and sigmas and len(sigmas) != k):
         from heatpose.schema import get_schema
 
-        sigmas = get_schema(dataset).sigmas
+        sigmas = get_schema(dataset).sigmas          # (the training schema's may not apply)
     sigmas = list(sigmas or [])
-    if fam in ("coco", "crowdpose", "halpe", "posetrack18"):
+    if fam in ("coco", "crowdpose", "halpe", "posetrack18", "coco_wholebody"):
         if fam != "posetrack18" and ann_file is None:
             raise InputError(f"{dataset}: COCO-style evaluation needs the annotation file")
         ev = _coco_evaluator(dataset, records, predictions, ann_file, sigmas)
@@ -273,6 +283,9 @@ def table_columns(dataset: str) -> List[Tuple[str, List[Tuple[str, str]], Option
                       ("AP (H)", "AP(H)")], None)]
     if fam == "halpe":
         return [("", [("Whole AP", "AP"), ("Whole AR", "AR")], None)]
+    if fam == "coco_wholebody":     # hands: xtcocotools scores left and right separately
+        return [("", [(f"{p} {m}", f"{p} {m}") for p in _WHOLEBODY_PARTS for m in ("AP", "AR")]
+                 + [("Whole AP", "AP"), ("Whole AR", "AR")], None)]
     if fam == "posetrack18":
         return [("", [(g, f"{g} AP") for g in _POSETRACK] + [("Total", "AP")], None)]
     if fam == "mpii":

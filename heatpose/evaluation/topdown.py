@@ -64,7 +64,8 @@ class TopdownCocoEvaluator:
         gt: COCO annotation dict or path (may be None for ``results()`` only).
         sigmas: K OKS sigmas of the dataset (used for NMS and OKS).
         use_area, iou_type: see :func:`evaluate_coco` (CrowdPose: ``use_area=False,
-            iou_type='keypoints_crowd'``).
+            iou_type='keypoints_crowd'``; COCO-WholeBody: ``'keypoints_wholebody'``, see
+            :func:`heatpose.evaluation.wholebody.evaluate_wholebody`).
         score_mode, keypoint_score_thr, nms_mode, nms_thr: as MMPose's CocoMetric.
     """
 
@@ -177,5 +178,9 @@ class TopdownCocoEvaluator:
         """Rescore, NMS, then COCO AP/AR (MMPose's stat names, without the ``coco/`` prefix)."""
         if self.gt is None:
             raise InputError("TopdownCocoEvaluator: no ground truth given")
+        if self.iou_type == "keypoints_wholebody":
+            from heatpose.evaluation.wholebody import evaluate_wholebody
+
+            return evaluate_wholebody(self.gt, self.results(), self.sigmas, self.use_area)
         return evaluate_coco(self.gt, self.results(), self.sigmas, use_area=self.use_area,
                              iou_type=self.iou_type)
