@@ -3,8 +3,9 @@
 References: ``../shared/reference/train_step/*.npz`` (res50 COCO, batch given as network input)
 and ``tests/fixtures/train_step/*.npz`` (written by ``tools/dump_train_step.py`` with the peer:
 DARK, UDP, 384x288, HRNet-W48, visibility head; the batch is regenerated here by heatpose's own
-training data path with augmentation off and checked against MMPose's). The same code runs any
-architecture a fixture names. Weights: ``../shared/reference/weights_rule.py``.
+training data path with augmentation off and checked against MMPose's; the network, codec and
+data come from the recipe through the training code). The same code runs any architecture a
+fixture names. Weights: ``../shared/reference/weights_rule.py``.
 Tolerances (../shared/reference/README.md): loss rtol 1e-5; gradient norms and sums rtol 2e-3;
 BN sums rtol 1e-4; updated parameter sums rtol 1e-5 (atol 1e-4).
 """
@@ -19,9 +20,9 @@ import numpy as np
 import pytest
 import torch
 
-from heatpose.engine.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from heatpose.data.dataset import collate_topdown
 from heatpose.engine.data import build_dataset
-from heatpose.engine.model import TrainStep
+from heatpose.engine.model import TrainStep, build_training_model
 from heatpose.models.build import RandomWeightsWarning, build_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "train_step"
@@ -89,46 +90,58 @@ def test_shared_reference_step(reference_dir, weights_rule):
         _compare(_step(model, losses), f)
 
 
-def _train_batch(f, data_dir: Path, schema, codec_dict):
-    """heatpose's training data path (augmentation off) on coco_mini: the fixture's samples."""
-    cfg = TrainConfig(model=ModelConfig(codec=codec_dict),
-                      data=DataConfig(dataset="coco",
-                                      train_ann_file="annotations/person_keypoints_train2017.json",
-                                      train_img_prefix="train2017/", val_ann_file=None,
-                                      augment=AugmentConfig(enabled=False)))
-    from heatpose.codecs import codec_from_dict
+def _recipe_config(name: str):
+    """The recipe's training config, pointed at coco_mini (its COCO set only), augmentation
+    off, no starting weights (the weights rule replaces them)."""
+    from heatpose.engine.config import apply_overrides
+    from heatpose.engine.presets import resolve_config
 
-    ds = build_dataset(cfg, data_dir / "coco_mini", "train", schema, codec_from_dict(codec_dict))
-    n = len(f["ann_ids"])
-    items = [ds[i] for i in range(n)]
-    assert [it[3]["ann_id"] for it in items] == f["ann_ids"].tolist()
-    return (torch.stack([it[0] for it in items]), torch.stack([it[1] for it in items]),
-            torch.stack([it[2] for it in items]))
+    return apply_overrides(resolve_config(name), [
+        "model.pretrained_backbone=null", "model.init_checkpoint=null",
+        "data.dataset=coco", "data.train_ann_file=annotations/person_keypoints_train2017.json",
+        "data.train_img_prefix=train2017/", "data.train_keypoint_mapping=null",
+        "data.extra_train_sets=[]", "data.augment.enabled=false"])
+
+
+def _train_batch(f, data_dir: Path, cfg, model):
+    """heatpose's training data path (augmentation off) on coco_mini: the fixture's samples."""
+    from heatpose.engine.model import unpack_batch
+
+    ds = build_dataset(cfg, data_dir / "coco_mini", "train", model.schema, model.codec)
+    batch = collate_topdown([ds[i] for i in range(len(f["ann_ids"]))])
+    assert batch[3]["ann_id"] == f["ann_ids"].tolist()
+    return unpack_batch(batch, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=[pytest.mark.slow]
                                                if p.stem in SLOW else []) for p in OWN])
 def test_recipe_step(path, data_dir, weights_rule):
-    """Each recipe fixture: the batch heatpose builds equals MMPose's, then the step."""
+    """Each recipe fixture: heatpose's recipe (training codec and network, via the training
+    code path) and its batch equal MMPose's, then the step."""
+    from heatpose.codecs import codec_from_dict
     from heatpose.data.transforms import normalize_batch
 
     f = np.load(path)
-    name = str(f["config"])
-    codec = json.loads(str(f["codec_json"]))
-    model = _model(name, weights_rule)
-    assert model.codec.to_dict()["type"] == codec["type"]
-    images, heatmaps, weights = _train_batch(f, data_dir, model.schema, codec)
-    x = normalize_batch(images)
+    cfg = _recipe_config(str(f["config"]))
+    assert codec_from_dict(cfg.model.codec).to_dict() == \
+        codec_from_dict(json.loads(str(f["codec_json"]))).to_dict()
+    torch.manual_seed(0)
+    model = build_training_model(cfg.model, report=lambda line: None)
+    sd = model.state_dict()
+    model.load_state_dict(weights_rule([(k, tuple(v.shape)) for k, v in sd.items()]), strict=True)
+    inputs = _train_batch(f, data_dir, cfg, model)
+    x = normalize_batch(inputs[0])
     np.testing.assert_allclose(x.double().sum((1, 2, 3)).numpy(), f["inputs_sum"], rtol=1e-5)
     np.testing.assert_allclose(torch.nn.functional.avg_pool2d(x, 8).numpy(), f["inputs_pool"],
                                atol=1e-4)
+    heatmaps, weights = inputs[1], inputs[2]
     np.testing.assert_allclose(heatmaps.double().sum((2, 3)).numpy(), f["target_sum"],
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(heatmaps.double().amax((2, 3)).numpy(), f["target_max"],
                                atol=1e-6)
     np.testing.assert_array_equal(weights.numpy(), f["weights"])
     step = TrainStep(model)
-    got = _step(model, lambda: step(images, heatmaps, weights))
+    got = _step(model, lambda: step(*inputs))
     terms = json.loads(str(f["losses_json"]))
     for key, value in terms.items():
         np.testing.assert_allclose(got[key], value, rtol=1e-5, err_msg=key)
