@@ -18,13 +18,12 @@ are not evaluated, results whose keypoint scores are all <= 0 are dropped.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from heatpose.data.readers.record import parse_json
+from heatpose.data.readers.record import load_json as read_json
 from heatpose.errors import InputError
 
 GtLike = Union[dict, str, Path]
@@ -33,15 +32,7 @@ _NUMBER_ERRORS = (TypeError, ValueError, OverflowError)
 
 def load_json(path: Union[str, Path], what: str) -> Any:
     """Read a JSON file; a missing or malformed file raises :class:`InputError` naming it."""
-    try:
-        with open(path, "rb") as f:
-            return parse_json(f.read())
-    except FileNotFoundError:
-        raise InputError(f"{what} {path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{what} {path}: not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    return read_json(path, what)
 
 
 def load_coco_gt(gt: GtLike) -> Tuple[dict, str]:

@@ -108,18 +108,19 @@ def parse_json(data: bytes) -> Any:
         return json.loads(data)
 
 
-def load_json(path: str) -> Any:
-    """Read a JSON file; a missing or malformed file raises InputError naming it."""
+def load_json(path: str, what: str = "annotation file") -> Any:
+    """Read a JSON file; a missing, unreadable or malformed file raises InputError naming it
+    (``what`` says which file it is: ``annotation file``, ``result file``, ...)."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             return parse_json(f.read())
     except FileNotFoundError:
-        raise InputError(f"{path}: annotation file not found") from None
+        raise InputError(f"{path}: {what} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
+        raise InputError(f"{path}: {what} is not valid JSON ({err})") from None
     except OSError as err:
-        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+        raise InputError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
 
 
 def require(obj: Any, key: str, path: str, what: str) -> Any:
