@@ -11,7 +11,8 @@ Families (dataset -> evaluator of the zoo configs):
 - COCO-style OKS AP/AR (``CocoMetric``: box score x mean keypoint score > 0.2, OKS-NMS 0.9):
   coco, ochuman, aic, mhp, halpe (Whole AP/AR), crowdpose (+ AP(E)/AP(M)/AP(H)), humanart,
   exlpose, coco_aic (tested on COCO), coco_wholebody / ubody (``CocoWholeBodyMetric``: per-part
-  ``<Part> AP``/``AR`` plus whole-body ``AP``...); needs the COCO annotation file. posetrack18: the same rescoring/NMS, then poseval AP per joint group
+  ``<Part> AP``/``AR`` plus whole-body ``AP``...); needs the COCO annotation file.
+  posetrack18: the same rescoring/NMS, then poseval AP per joint group
   (ground truth: the per-video folder next to ``ann_file``, MMPose's rule).
 - mpii: PCKh@0.5 per joint group, Mean and Mean@0.1 (percent; needs ``head_size`` on the
   records, i.e. a head-box file); mpii_trb: skeleton / contour / mean accuracy (fractions).
