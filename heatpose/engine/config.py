@@ -20,22 +20,13 @@ from heatpose.data.transforms import BBOX_PADDING
 from heatpose.data.transforms import BBoxTransformConfig as _BBox
 from heatpose.data.transforms import FlipConfig as _Flip
 from heatpose.data.transforms import HalfBodyConfig as _HalfBody
+from heatpose.engine.ranges import prob as _prob
+from heatpose.engine.ranges import range_problem, ranged
 from heatpose.errors import InputError
 
 
 class ConfigError(InputError):
     """A config file or ``--set`` override that does not fit the config's schema."""
-
-
-def ranged(default: Any, lo: Optional[float] = None, hi: Optional[float] = None,
-           lo_open: bool = False, hi_open: bool = False) -> Any:
-    """A dataclass field whose value (each item, for a tuple/list) must lie in [lo, hi]
-    (``lo_open``/``hi_open``: the bound itself excluded); checked when a config is read."""
-    return field(default=default, metadata={"range": (lo, hi, lo_open, hi_open)})
-
-
-def _prob(default: float) -> Any:
-    return ranged(default, 0.0, 1.0)
 
 
 @dataclass
@@ -196,33 +187,10 @@ def _build(cls: type, d: Any, source: str, prefix: str) -> Any:
     for name, value in d.items():
         kwargs[name] = _coerce(value, hints[name], source, prefix + name)
         if "range" in fields[name].metadata:
-            check_range(kwargs[name], fields[name].metadata["range"], source, prefix + name)
+            problem = range_problem(kwargs[name], fields[name].metadata["range"], prefix + name)
+            if problem:
+                raise ConfigError(f"{source}: {problem}")
     return cls(**kwargs)
-
-
-def _range_text(lo: Optional[float], hi: Optional[float], lo_open: bool, hi_open: bool) -> str:
-    if lo is not None and hi is not None:
-        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-    if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
-    return f"{'<' if hi_open else '<='} {hi:g}"
-
-
-def check_range(value: Any, bounds: Tuple[Any, Any, bool, bool], source: str, key: str) -> None:
-    """ConfigError ``<source>: <key> = <value>: must be in [lo, hi]`` (or ``>= lo``...) when a
-    number (or an item of a tuple/list) is outside the field's range; None passes."""
-    if value is None:
-        return
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            check_range(v, bounds, source, f"{key}[{i}]")
-        return
-    lo, hi, lo_open, hi_open = bounds
-    bad = (lo is not None and (value <= lo if lo_open else value < lo)) or \
-        (hi is not None and (value >= hi if hi_open else value > hi)) or value != value
-    if bad:
-        raise ConfigError(f"{source}: {key} = {value!r}: must be "
-                          f"{_range_text(lo, hi, lo_open, hi_open)}")
 
 
 def _unknown_key_message(source: str, key: str, known: Sequence[str]) -> str:
