@@ -57,6 +57,9 @@ def build_config(args: argparse.Namespace) -> Any:
             overrides.append(f"{key}={value}")
     if getattr(args, "strict_data", False):
         overrides.append("train.skip_bad_samples=false")
+    for flag, key in (("amp", "train.amp"), ("auto_scale_lr", "optim.auto_scale_lr")):
+        if getattr(args, flag, False):
+            overrides.append(f"{key}=true")
     return apply_overrides(cfg, overrides)
 
 

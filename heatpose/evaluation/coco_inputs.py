@@ -18,6 +18,7 @@ are not evaluated, results whose keypoint scores are all <= 0 are dropped.
 """
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, List, Sequence, Tuple, Union
 
@@ -77,7 +78,12 @@ def numbers(values: Sequence[Any], length: int, name: str, label: Label, key: st
     InputError naming it."""
     shape = (len(values), length) if length else (len(values),)
     try:
-        arr = np.array(values, dtype=np.float64)
+        if length and all(type(v) is list and len(v) == length for v in values):
+            # flat lists of the right length (the usual case): twice as fast as np.array
+            arr = np.fromiter(chain.from_iterable(values), np.float64,
+                              count=len(values) * length).reshape(shape)
+        else:
+            arr = np.array(values, dtype=np.float64)
         ok = arr.shape == shape
     except _NUMBER_ERRORS:
         ok = False
