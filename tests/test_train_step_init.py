@@ -4,6 +4,7 @@ the cache from a local server, and errors for files that fit almost nothing."""
 from __future__ import annotations
 
 import functools
+import json
 import hashlib
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -177,3 +178,34 @@ def test_hrnet_imagenet_layout(tmp_path):
     n = len(state) - 2
     assert f"{n}/{n} tensors loaded; 2 in the file but unused" in report.summary()
     assert not report.missing and not report.mis_shaped
+
+
+def test_heatpose_train_loads_reports_and_keeps_the_flags(tmp_path, data_dir, capsys):
+    """`heatpose train PRESET --amp --auto-scale-lr --set model.pretrained_backbone=FILE`:
+    the file's report is printed, the flags and the recipe's flip shift are in the saved
+    config and model."""
+    from heatpose.cli import main
+    from heatpose.engine.config import load_config
+    from heatpose.models.build import load_model
+
+    ref = build_training_model(_tiny(), report=lambda s: None)
+    path, _ = _imagenet_file(ref.backbone, tmp_path, "resnet18", {"fc.bias": torch.zeros(10)})
+    work = tmp_path / "work"
+    argv = ["train", "td-hm_hrnet-w32_udp-8xb64-210e_coco-256x192", "--data-root",
+            str(data_dir / "coco_mini"), "--work-dir", str(work), "--batch-size", "2",
+            "--max-iters", "1", "--amp", "--auto-scale-lr"]
+    sets = ["model.backbone=resnet18", "model.backbone_kwargs=" + json.dumps(
+        TINY["backbone_kwargs"]), "model.deconv_out_channels=[16]",
+            "model.deconv_kernel_sizes=[4]", "model.codec.input_size=[64,96]",
+            "model.codec.heatmap_size=[4,6]", f"model.pretrained_backbone={path}",
+            "data.train_ann_file=annotations/person_keypoints_train2017.json",
+            "data.train_img_prefix=train2017/", "data.val_ann_file=null", "data.num_workers=0"]
+    for item in sets:
+        argv += ["--set", item]
+    assert main(argv) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{path} -> backbone: " in err and "1 in the file but unused: fc.bias" in err
+    cfg = load_config(work / "config.json")
+    assert cfg.train.amp is True and cfg.optim.auto_scale_lr is True
+    assert cfg.model.flip_shift is False                      # UDP recipe: no shift
+    assert load_model(work / "latest.pth").flip_shift is False
