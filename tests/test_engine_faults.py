@@ -310,9 +310,10 @@ def _logged_iter(log: Path) -> int:
 
 @pytest.mark.slow
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, data_dir):
-    """Two runs killed (SIGKILL) at random moments (seeded), each resumed with --resume from
-    the last per-epoch checkpoint: the final weights are bit-equal to an uninterrupted run and
-    the log holds every iteration once, with the uninterrupted run's losses."""
+    """Two runs killed (SIGKILL), one at a random moment (seeded), one as an epoch's
+    checkpoints are being written, each resumed with --resume from the last checkpoint: the
+    final weights are bit-equal to an uninterrupted run and the log holds every iteration
+    once, with the uninterrupted run's losses."""
     root = data_dir / "coco_mini"
     cfg = tmp_path / "cfg.json"
     save_config(small(*KILL_CFG), cfg)
@@ -324,22 +325,32 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path, data_dir):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     rng = random.Random(9)
     kills = 0
-    for _ in range(2):
-        target = _logged_iter(work / "log.jsonl") + rng.randint(1, 4)
+    for attempt in range(2):
+        logged = _logged_iter(work / "log.jsonl")
+        # first mid-epoch after a random delay; then while the next epoch's checkpoint is
+        # being written (its temporary file exists)
+        target = logged + rng.randint(1, 3) if attempt == 0 else (logged // 4 + 1) * 4 - 1
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while proc.poll() is None and _logged_iter(work / "log.jsonl") < target and \
                 time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.1))
+        if attempt == 0:
+            time.sleep(rng.uniform(0.0, 0.1))
+        else:
+            while proc.poll() is None and not list(work.glob("*.tmp")) and \
+                    _logged_iter(work / "log.jsonl") <= target + 2:
+                time.sleep(0.001)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait()
     assert kills == 2
+    assert list(work.glob("*.pth.*.tmp"))                 # the second kill cut a save short
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "removed 1 unfinished checkpoint file" in done.stderr
     assert not list(work.glob("*.tmp"))
 
     ref = Trainer(small(*KILL_CFG), root, tmp_path / "ref", stream=StringIO())
