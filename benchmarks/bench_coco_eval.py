@@ -11,7 +11,9 @@ annotation and result JSON files, and times both evaluators, interleaved, ``--re
   ``evaluate()`` + ``accumulate()`` + ``summarize()``),
 - total: both.
 
-It checks that all 10 stats are identical and prints the tables.
+It checks that all 10 stats are identical and prints the tables; then it compares ``--edge-sets``
+small seeded sets built to hit the corner cases (several categories, more than 20 results per
+image, tied scores and OKS, crowd and unlabelled people, both iou types and area settings).
 
     python benchmarks/bench_coco_eval.py [--images 5000] [--repeat 3]
                                          [--peer /work/peer/bin/peer-python]
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Tuple
 
 import numpy as np
 
@@ -95,6 +98,102 @@ def synth(n_images: int, seed: int = 0):
     return gt, results
 
 
+EDGE_PEER_SCRIPT = r"""
+import contextlib, io, json, os, sys, warnings
+import numpy as np
+from xtcocotools.coco import COCO
+from xtcocotools.cocoeval import COCOeval
+warnings.simplefilter("ignore")
+cases = json.load(open(sys.argv[1]))
+out = []
+for i, c in enumerate(cases):
+    gt_path = os.path.join(os.path.dirname(sys.argv[1]), f"edge_gt_{i}.json")
+    with open(gt_path, "w") as f:
+        json.dump(c["gt"], f)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(gt_path)
+        ev = COCOeval(coco, coco.loadRes(c["results"]), c["iou_type"],
+                      np.array(c["sigmas"], dtype=np.float32), c["use_area"])
+        ev.params.useSegm = None
+        ev.evaluate(); ev.accumulate(); ev.summarize()
+    out.append([float(s) for s in ev.stats])
+print(json.dumps(out))
+"""
+
+
+def edge_sets(n: int, seed: int = 1000):
+    """Small sets made to hit the corner cases: 1-3 categories (and results of an unknown one),
+    up to 29 results per image (the 20-best cut), tied scores and duplicated people (tied OKS),
+    crowd and unlabelled people, all-zero keypoint scores, boxes on half of the sets, both iou
+    types and area settings."""
+    cases = []
+    for s in range(seed, seed + n):
+        rng = np.random.default_rng(s)
+        ncat = int(rng.integers(1, 4))
+        images = [{"id": int(i * 7 + 3), "crowdIndex": float(rng.uniform())}
+                  for i in range(int(rng.integers(1, 12)))]
+        anns, results = [], []
+        for im in images:
+            for _ in range(int(rng.integers(0, 5))):
+                w, h = rng.uniform(5, 200, 2)
+                x, y = rng.uniform(0, 300, 2)
+                v = rng.choice([0, 1, 2], 17, p=[.3, .2, .5]) * (rng.uniform() > .1)
+                kp = np.c_[x + rng.uniform(0, w, 17), y + rng.uniform(0, h, 17), v].round(1)
+                ann = {"id": len(anns) + 1, "image_id": im["id"],
+                       "category_id": int(rng.integers(1, ncat + 1)),
+                       "keypoints": kp.ravel().tolist(), "bbox": [x, y, w, h],
+                       "area": float(w * h * rng.uniform(.3, 1)),
+                       "iscrowd": int(rng.uniform() < .1), "num_keypoints": int((v > 0).sum())}
+                anns.append(ann)
+                if rng.uniform() < .15:                              # a duplicated person
+                    anns.append(dict(ann, id=len(anns) + 1))
+            for _ in range(int(rng.integers(0, 30))):
+                if anns and rng.uniform() < .7:
+                    a = anns[int(rng.integers(len(anns)))]
+                    k = (np.array(a["keypoints"]).reshape(17, 3)[:, :2]
+                         + rng.normal(0, rng.uniform(.5, 15), (17, 2)))
+                else:
+                    k = rng.uniform(0, 400, (17, 2))
+                sc = (rng.choice([0.0, .5, 1.0], 17) if rng.uniform() < .3
+                      else rng.uniform(0, 1, 17))
+                score = (float(rng.choice([.5, .7, .9])) if rng.uniform() < .4
+                         else float(rng.uniform()))
+                cat = int(rng.integers(1, ncat + 2))                 # ncat + 1: unknown
+                results.append({"image_id": im["id"], "category_id": cat, "score": score,
+                                "keypoints": np.c_[k.round(1), sc].ravel().tolist()})
+        rng.shuffle(results)
+        if s % 2:
+            for r in results:
+                k = np.array(r["keypoints"]).reshape(17, 3)
+                r["bbox"] = [float(k[:, 0].min()), float(k[:, 1].min()),
+                             float(np.ptp(k[:, 0])), float(np.ptp(k[:, 1]))]
+        if results:
+            cases.append({"gt": {"images": images, "annotations": anns,
+                                 "categories": [{"id": c} for c in range(1, ncat + 1)]},
+                          "results": results, "sigmas": COCO_SIGMAS, "use_area": s % 3 != 0,
+                          "iou_type": "keypoints_crowd" if s % 4 == 1 else "keypoints"})
+    return cases
+
+
+def check_edge_sets(n: int, peer: str, tmp: str) -> Tuple[bool, str]:
+    """Evaluate ``edge_sets(n)`` with heatpose and xtcocotools: (all identical, a line)."""
+    from heatpose.evaluation.coco_eval import evaluate_coco
+
+    cases = edge_sets(n)
+    ours = [list(evaluate_coco(c["gt"], c["results"], c["sigmas"], use_area=c["use_area"],
+                               iou_type=c["iou_type"]).values()) for c in cases]
+    path = os.path.join(tmp, "edge_cases.json")
+    with open(path, "w") as f:
+        json.dump(cases, f)
+    proc = subprocess.run([peer, "-c", EDGE_PEER_SCRIPT, path], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return False, f"edge-case sets: xtcocotools run failed ({proc.stderr.strip()[-200:]})"
+    theirs = json.loads(proc.stdout.strip().splitlines()[-1])
+    same = sum(a == b for a, b in zip(ours, theirs))
+    return same == len(cases), (f"edge-case sets (seeded, {len(cases)}): {same}/{len(cases)} "
+                                "with all stats identical")
+
+
 def _peer_run(peer: str, gt_path: str, res_path: str):
     proc = subprocess.run([peer, "-c", PEER_SCRIPT, gt_path, res_path, json.dumps(COCO_SIGMAS)],
                           capture_output=True, text=True)
@@ -121,6 +220,8 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--edge-sets", type=int, default=40,
+                    help="also compare this many small corner-case sets (0: skip)")
     ap.add_argument("--peer", default=os.environ.get("HEATPOSE_PEER_PYTHON",
                                                      "/work/peer/bin/peer-python"))
     args = ap.parse_args()
@@ -142,6 +243,8 @@ def main() -> int:
         has_peer = os.path.exists(args.peer)
         if not has_peer:
             print(f"note: no peer interpreter at {args.peer}; xtcocotools column skipped")
+        edge = (check_edge_sets(args.edge_sets, args.peer, tmp)
+                if has_peer and args.edge_sets else None)
         for _ in range(args.repeat):                       # interleaved rounds
             ours.append(_ours_run(gt_path, res_path))
             if has_peer:
@@ -177,6 +280,9 @@ def main() -> int:
             print(f"| {stage} | {t_ours:.3f} | - | - |")
     if peer:
         print(f"\nall stats identical: {identical}")
+        if edge:
+            print(edge[1])
+            identical &= edge[0]
         return 0 if identical else 1
     return 0
 
