@@ -435,3 +435,18 @@ def test_ddp_skips_a_step_on_every_process_when_one_has_no_readable_sample(tmp_p
     for k, v in r0["state"].items():
         if "running" not in k and "num_batches" not in k:
             assert torch.equal(v, r1["state"][k]), k
+
+
+def test_mostly_unreadable_data_stops_instead_of_skipping_everything():
+    """More than half of the samples bad (after 20 of them): a wrong data root, not a few
+    damaged files; one line with the count and the last bad sample."""
+    from heatpose.engine.samples import BadSample, SkipCounter
+
+    counter = SkipCounter(skip=True)
+    counter.batch({"skipped": [BadSample(i, f"img{i}.jpg: image not found") for i in range(3)]},
+                  5)
+    assert counter.count == 3 and counter.summary() == "3 unreadable samples skipped"
+    with pytest.raises(InputError, match=r"^23 of 33 samples read so far are unreadable "
+                                         r"\(last: img22.jpg: image not found\)"):
+        counter.batch({"skipped": [BadSample(i, f"img{i}.jpg: image not found")
+                                   for i in range(3, 23)]}, 5)
