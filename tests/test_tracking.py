@@ -193,3 +193,20 @@ def test_session_recovers_missed_detections_mota(tmp_path, propagate, mota):
     else:
         assert sum(counts["num_misses"]) > 0 and res.mot["mota"][-1] < 100.0
     assert sum(counts["num_switches"]) == 0
+
+
+def test_drawing_colours_each_track():
+    from heatpose.tracking.output import draw_tracks, track_color
+
+    kp = _poses([[20, 40], [250, 60]], [[0, 0], [0, 0]], 1)[0]
+    boxes = np.array([_box(k) for k in kp], np.float32)
+    people = People(boxes, np.ones(2, np.float32), kp, np.full((2, 17), 0.9, np.float32),
+                    track_ids=np.array([3, 8]))
+    image = np.zeros((H, W, 3), np.uint8)
+    out = draw_tracks(image, people, SCHEMA)
+    assert not image.any()                                      # the input is not drawn on
+    for tid, box in zip((3, 8), boxes):
+        x1, y1 = (int(v) for v in box[:2])
+        patch = out[max(0, y1 - 2):y1 + 3, x1 + 5:x1 + 15].reshape(-1, 3)
+        assert (patch == track_color(tid)[::-1]).all(1).any(), tid     # BGR image
+    assert track_color(3) != track_color(8)

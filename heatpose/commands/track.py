@@ -17,7 +17,7 @@ DEFAULTS = TrackerConfig()
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from heatpose.commands.infer import add_model_args
+    from heatpose.commands.infer import add_draw_args, add_model_args
 
     p = sub.add_parser("track", help="track poses through a video or a folder of frames",
                        description=__doc__)
@@ -30,11 +30,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("input", help="a video file, a folder of frames (sorted by name) or a folder "
                    "of such folders (PoseTrack's images/val: one sequence each)")
     p.add_argument("--out", default="heatpose_out", help="output folder (default heatpose_out)")
-    p.add_argument("--kpt-thr", type=float, default=0.3,
-                   help="draw keypoints with score above this (default 0.3)")
     p.add_argument("--fps", type=float, default=25.0,
                    help="frame rate of the drawing for a folder of frames (default 25)")
-    p.add_argument("--no-draw", action="store_true", help="write the records only")
+    add_draw_args(p)
     p.set_defaults(func=run)
     return p
 
@@ -63,10 +61,11 @@ def tracker_config(args: argparse.Namespace, det_thr: Optional[float] = None) ->
 
 
 def track_source(pipe: Any, source: Path, out: Path, config: TrackerConfig,
-                 draw: bool = True, kpt_thr: float = 0.3, fps: float = 25.0,
+                 draw: Optional[dict] = None, fps: float = 25.0,
                  quiet: bool = False) -> List[Path]:
     """Track ``source`` (video or folder of frames) with ``pipe``; write into ``out`` the drawn
-    video, ``<name>_tracks.json`` and ``posetrack/<name>.json``. Returns the paths written."""
+    video (unless ``draw`` is None: else the options of :func:`draw_tracks`),
+    ``<name>_tracks.json`` and ``posetrack/<name>.json``. Returns the paths written."""
     from heatpose.inference.media import VideoReader, VideoWriter, is_video
     from heatpose.inference.outputs import write_json
     from heatpose.progress import ProgressBar
@@ -82,7 +81,7 @@ def track_source(pipe: Any, source: Path, out: Path, config: TrackerConfig,
     name = source.stem if video else source.name
     session = TrackingSession(pipe, config)
     schema = pipe.model.schema
-    writer = VideoWriter(out / f"{name}_track.mp4", fps) if draw else None
+    writer = VideoWriter(out / f"{name}_track.mp4", fps) if draw is not None else None
     records: List[dict] = []
     tracked: List[Tuple[str, Any]] = []
     progress = ProgressBar(total, f"{name} frames", enabled=not quiet)
@@ -92,7 +91,7 @@ def track_source(pipe: Any, source: Path, out: Path, config: TrackerConfig,
                 records.append(frame_record(index, file_name, people))
                 tracked.append((file_name, replace(people, image=None, heatmaps=None)))
                 if writer is not None:
-                    writer.write(draw_tracks(image, people, schema, kpt_thr))
+                    writer.write(draw_tracks(image, people, schema, **draw))
             progress.update(len(chunk))
     except BaseException:
         if writer is not None:
@@ -116,6 +115,15 @@ def track_source(pipe: Any, source: Path, out: Path, config: TrackerConfig,
     return [w for w in written if w is not None]
 
 
+def draw_options(args: argparse.Namespace) -> Optional[dict]:
+    """:func:`~heatpose.tracking.output.draw_tracks` options of ``add_draw_args`` flags (None:
+    ``--no-draw``)."""
+    if args.no_draw:
+        return None
+    return {"kpt_thr": args.kpt_thr, "radius": args.radius, "thickness": args.line_width,
+            "show_boxes": not args.no_boxes}
+
+
 def run(args: argparse.Namespace) -> int:
     from heatpose.commands.infer import make_pipeline
 
@@ -130,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     pipe = make_pipeline(args)
     for source in sources:                        # each sequence tracked on its own
-        for path in track_source(pipe, source, out, config, draw=not args.no_draw,
-                                 kpt_thr=args.kpt_thr, fps=args.fps, quiet=args.quiet):
+        for path in track_source(pipe, source, out, config, draw=draw_options(args),
+                                 fps=args.fps, quiet=args.quiet):
             print(f"wrote {path}")
     return 0

@@ -3,33 +3,38 @@
 from __future__ import annotations
 
 import colorsys
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from heatpose.inference.pipeline import DRAW_KPT_THR
+
 
 def track_color(track_id: int) -> Tuple[int, int, int]:
-    """A distinct BGR colour per track id (golden-ratio hues)."""
+    """A distinct (R, G, B) colour per track id (golden-ratio hues)."""
     r, g, b = colorsys.hsv_to_rgb((int(track_id) * 0.618033988749895) % 1.0, 0.85, 1.0)
-    return int(b * 255), int(g * 255), int(r * 255)
+    return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_tracks(image: np.ndarray, people: Any, schema: Any, kpt_thr: float = 0.3) -> np.ndarray:
+def draw_tracks(image: np.ndarray, people: Any, schema: Any, kpt_thr: float = DRAW_KPT_THR,
+                radius: Optional[int] = None, thickness: Optional[int] = None,
+                show_boxes: bool = True) -> np.ndarray:
     """A copy of ``image`` (BGR) with each person's skeleton, its box in the track's colour and
-    ``#id`` above the box."""
+    ``#id`` above the box (radius / thickness in px: default by image size)."""
     from heatpose.inference.draw import default_sizes, draw_poses
 
     canvas = np.ascontiguousarray(image).copy()
     ids = people.track_ids if people.track_ids is not None else np.arange(len(people))
-    _, thickness = default_sizes(canvas.shape)
+    thickness = thickness or default_sizes(canvas.shape)[1]
     for i in range(len(people)):
         color = track_color(ids[i])
         canvas = draw_poses(canvas, people.keypoints[i:i + 1], people.scores[i:i + 1], schema,
-                            kpt_thr=kpt_thr, boxes=people.boxes[i:i + 1], box_color=color)
+                            kpt_thr=kpt_thr, boxes=people.boxes[i:i + 1] if show_boxes else None,
+                            box_color=color, radius=radius, thickness=thickness)
         x1, y1 = (int(round(v)) for v in people.boxes[i][:2])
         cv2.putText(canvas, f"#{int(ids[i])}", (x1 + 2, max(12, y1 - 4)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness + 0.2, color, thickness,
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness + 0.2, color[::-1], thickness,
                     cv2.LINE_AA)
     return canvas
 
