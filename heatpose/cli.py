@@ -52,16 +52,25 @@ _ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")        # :func:`x` -> x
 
 def strip_markup(text: str) -> str:
     """Help text without reStructuredText markup (``code``, :role:`name`, trailing ``::``)."""
-    text = _ROLE.sub(r"\1", text).replace("``", "")
+    text = re.sub(r"`([^`]{1,80})`", r"\1", _ROLE.sub(r"\1", text).replace("``", ""))
     return re.sub(r"::$", ":", text, flags=re.M)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs keep their line breaks; option help is wrapped without
+    breaking names at hyphens (model names stay whole)."""
+
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class CommandParser(argparse.ArgumentParser):
-    """argparse with one-line usage errors and help texts free of RST markup; descriptions and
-    epilogs keep their line breaks (examples stay readable)."""
+    """argparse with one-line usage errors and help texts free of RST markup."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def format_help(self) -> str:

@@ -43,7 +43,7 @@ def test_version_and_python_m():
 def test_help_is_plain_text_with_examples(command, capsys):
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
-    assert "``" not in text and ":func:" not in text and ":class:" not in text
+    assert "`" not in text and ":func:" not in text and ":class:" not in text
     if command in ("demo", "infer", "test", "eval"):
         assert "examples:" in text or "\n    heatpose " in text
 
