@@ -20,6 +20,7 @@ What the readers do with a bad record (all messages start ``<file>: <record>:``,
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ def as_number(value: Any, path: str, what: str, field_name: str) -> float:
         out = float(value)
     except (TypeError, ValueError, OverflowError):
         raise InputError(f"{path}: {what}: field '{field_name}' is not a number") from None
-    if not np.isfinite(out):
+    if not math.isfinite(out):
         raise InputError(f"{path}: {what}: field '{field_name}' is NaN or infinity")
     return out
 
