@@ -3,6 +3,7 @@ built from the fixture's own config name and codec, so new fixtures are checked 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,61 @@ def test_end_to_end_keypoints(case, data_dir):
 
 def test_fixtures_found(reference_dir):
     assert FIXTURES, f"no per-model fixtures in {reference_dir}"
+
+
+# ------------------------------------------------------------------ compact recipe fixtures
+# tests/fixtures/parity/<recipe>.npz (tools/dump_mmpose_parity.py): the same weights and boxes as
+# the reference above, for recipes it lacks (DARK 384x288, UDP 'combined' regression); the model
+# is built by recipe name, so these also check the recipe's exact settings end to end.
+COMPACT = sorted((Path(__file__).parent / "fixtures" / "parity").glob("*.npz"))
+
+
+@pytest.fixture(scope="module", params=[p.name for p in COMPACT])
+def compact(request, weights_rule):
+    import warnings
+
+    from heatpose.models.build import build_model
+
+    f = dict(np.load(Path(__file__).parent / "fixtures" / "parity" / request.param))
+    name = json.loads(str(f["meta_json"]))["config"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                  # random weights: replaced just below
+        model = build_model(name)
+    sd = model.state_dict()
+    model.load_state_dict(weights_rule([(k, tuple(v.shape)) for k, v in sd.items()]), strict=True)
+    return f, model.eval()
+
+
+def test_compact_fixtures_cover_dark_384_and_udp():
+    names = {p.name[:-4] for p in COMPACT}
+    assert {"td-hm_hrnet-w32_dark-8xb64-210e_coco-384x288",
+            "td-hm_hrnet-w32_udp-regress-8xb64-210e_coco-256x192"} <= names
+    assert all(p.stat().st_size < 300_000 for p in COMPACT)
+
+
+@pytest.mark.slow
+def test_compact_raw_heatmap_rows(compact):
+    f, model = compact
+    (w, h) = model.input_size
+    x = np.random.default_rng(0).standard_normal((1, 3, h, w)).astype(np.float32)
+    with torch.no_grad():
+        heatmaps = model(torch.from_numpy(x)).numpy()
+    step = json.loads(str(f["meta_json"]))["raw_row_step"]
+    close(heatmaps[0, :, ::step, :], f["raw_heatmap_rows"])
+
+
+@pytest.mark.slow
+def test_compact_end_to_end(compact, data_dir):
+    """The first two images (2 of the 13 boxes: HRNet on 2 cores is slow); the fixture has all."""
+    f, model = compact
+    for i, rel in enumerate(f["e2e_images"][:2]):
+        sel = f["e2e_img_index"] == i
+        res = model.predict(str(data_dir / str(rel)), f["e2e_bboxes_xyxy"][sel], return_heatmaps=True)
+        np.testing.assert_allclose(res.centers, f["e2e_input_center"][sel], atol=1e-3)
+        np.testing.assert_allclose(res.scales, f["e2e_input_scale"][sel], atol=1e-3)
+        close(res.heatmaps[:, :, res.heatmaps.shape[2] // 2, :], f["e2e_heatmap_rows"][sel])
+        close(res.scores, f["e2e_keypoint_scores"][sel])
+        err = np.linalg.norm(res.keypoints - f["e2e_keypoints"][sel], axis=-1)
+        stable = f["e2e_stable"][sel]
+        assert np.all(err[stable] <= 1e-2), (rel, err[stable].max())       # DARK / UDP decode
+        assert np.all(err[~stable] <= f["e2e_max_move_px"][sel][~stable] + 1e-2), rel
