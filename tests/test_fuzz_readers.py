@@ -170,7 +170,8 @@ def test_fuzz_detection_file_reader(muts, thr):
         recs = _read(read_detections, dets, ann, 17, "", thr)
     if recs is not None:
         _check_records(recs, 17)
-        assert all(r.bbox[2] > r.bbox[0] and r.bbox[3] > r.bbox[1] for r in recs)
+        assert all(r.bbox[2] > r.bbox[0] or r.bbox[3] > r.bbox[1] for r in recs)
+        assert all(r.bbox[2] >= r.bbox[0] and r.bbox[3] >= r.bbox[1] for r in recs)
         assert all(np.isfinite(r.bbox_score) and r.bbox_score >= thr for r in recs)
         ids = [r.ann_id for r in recs]
         assert ids == sorted(set(ids))

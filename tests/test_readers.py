@@ -308,8 +308,9 @@ def test_bad_detections_name_the_record(tmp_path, data_dir, det, pattern):
 def test_zero_size_detection_is_skipped_with_a_warning(tmp_path, data_dir):
     good = {"image_id": 785, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}
     dets = tmp_path / "dets.json"
-    dets.write_text(json.dumps([good, dict(good, bbox=[3, 3, 0, 5]), good]))
-    with pytest.warns(SkippedRecordsWarning, match=r"1 record skipped: box of zero width.*"
-                                                   r"detection #1"):
+    dets.write_text(json.dumps([good, dict(good, bbox=[3, 3, 0, 0]),
+                                dict(good, bbox=[3, 3, 0, 5])]))
+    with pytest.warns(SkippedRecordsWarning, match=r"1 record skipped: box of zero width and "
+                                                   r"height.*detection #1"):
         recs = read_detections(dets, data_dir / "mmpose_tests/coco/test_coco.json", 17)
     assert [r.ann_id for r in recs] == [0, 2]          # ids stay those of the file's order

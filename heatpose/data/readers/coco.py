@@ -221,8 +221,8 @@ def read_detections(det_file: str, ann_file: str, num_keypoints: int, img_prefix
         ann_id, next_id = next_id, next_id + 1
         if score < score_thr:
             continue
-        if box[2] <= box[0] or box[3] <= box[1]:
-            skips.add("box of zero width or height", what)
+        if box[2] <= box[0] and box[3] <= box[1]:     # one zero side: the crop still has a
+            skips.add("box of zero width and height", what)   # size (aspect-ratio fix)
             continue
         img = images[img_id]
         records.append(InstanceRecord(

@@ -13,7 +13,8 @@ What the readers do with a bad record (all messages start ``<file>: <record>:``,
   first record): COCO-style annotations without ``bbox`` or ``keypoints`` (MMPose skips them
   silently); annotation boxes that are empty once clipped to the image (negative or zero size,
   or outside the image), which MMPose's top-down filter (:func:`filter_topdown`) drops;
-  detection boxes of zero width or height (no crop can be taken).
+  detection boxes of zero width and height (no crop can be taken; a box with one zero side
+  still gets a crop from the aspect-ratio fix, as in MMPose).
 - kept as MMPose keeps them: crowd regions and annotations with no labelled keypoint are
   records (the top-down filter drops them; no warning, they are normal in COCO).
 """
