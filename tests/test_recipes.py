@@ -132,3 +132,21 @@ def test_train_config_matches_mmpose(rel):
     assert _root_path("", d.val_img_prefix, own) == val["img_prefix"]
     assert (d.val_bbox_file and _root_path("", d.val_bbox_file, own)) == val.get("bbox_file")
     assert (d.val_headbox_file and _root_path("", d.val_headbox_file, own)) == val.get("headbox_file")
+
+
+def test_one_backbone_and_head_layout_per_architecture():
+    """heatpose has one definition per backbone name (resnet50, hrnet_w32, ...) and a head
+    without extra convs and a 1x1 final layer: every recipe's resolved backbone config is the
+    same per name, and no recipe sets head convs or another final layer."""
+    import json as _json
+
+    seen = {}
+    for r in list_recipes():
+        if r.model.backbone_cfg is None:                 # 0.x-only rows: no 1.x config
+            continue
+        key = _json.dumps(r.model.backbone_cfg, sort_keys=True)
+        assert seen.setdefault(r.backbone, key) == key, r.name
+        head = r.model.head
+        assert head["conv_out_channels"] is None and head["final_layer"] == {"kernel_size": 1}, r.name
+    assert set(seen) == {"resnet50", "resnet101", "resnet152", "hrnet_w32", "hrnet_w48"}
+    assert _json.loads(seen["hrnet_w48"])["extra"]["stage4"]["num_channels"] == [48, 96, 192, 384]

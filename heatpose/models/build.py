@@ -139,9 +139,13 @@ def build_named_model(name: str) -> TopdownEstimator:
             get_recipe(name)                        # raises UnknownModelError with close matches
         return model
     schema = get_schema(recipe.dataset)
-    return build_estimator(Architecture.from_preset(recipe), recipe.codec, schema.flip_indices,
-                           name=recipe.name, schema=schema, preset=recipe,
-                           flip_shift=recipe.test.shift_heatmap, flip_test=recipe.test.flip_test)
+    model = build_estimator(Architecture.from_preset(recipe), recipe.codec, schema.flip_indices,
+                            name=recipe.name, schema=schema, preset=recipe,
+                            flip_shift=recipe.test.shift_heatmap, flip_test=recipe.test.flip_test)
+    # MMPose's test_cfg output_keypoint_indices (COCO's 17 of the 19-keypoint COCO+AIC model)
+    idx = recipe.test.output_keypoint_indices
+    model.output_keypoint_indices = list(idx) if idx is not None else None
+    return model
 
 
 def _build_from_config_name(name: str) -> Optional[TopdownEstimator]:
