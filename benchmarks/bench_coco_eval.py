@@ -125,12 +125,13 @@ print(json.dumps(out))
 def edge_sets(n: int, seed: int = 1000):
     """Small sets made to hit the corner cases: 1-3 categories (and results of an unknown one),
     up to 29 results per image (the 20-best cut), tied scores and duplicated people (tied OKS),
-    crowd and unlabelled people, all-zero keypoint scores, boxes on half of the sets, both iou
-    types and area settings."""
+    crowd and unlabelled people, all-zero keypoint scores, annotation ids from 0, boxes on half
+    of the sets, both iou types and area settings."""
     cases = []
     for s in range(seed, seed + n):
         rng = np.random.default_rng(s)
         ncat = int(rng.integers(1, 4))
+        first_id = 0 if s % 5 == 0 else 1           # an annotation id 0: xtcocotools' quirk
         images = [{"id": int(i * 7 + 3), "crowdIndex": float(rng.uniform())}
                   for i in range(int(rng.integers(1, 12)))]
         anns, results = [], []
@@ -140,14 +141,14 @@ def edge_sets(n: int, seed: int = 1000):
                 x, y = rng.uniform(0, 300, 2)
                 v = rng.choice([0, 1, 2], 17, p=[.3, .2, .5]) * (rng.uniform() > .1)
                 kp = np.c_[x + rng.uniform(0, w, 17), y + rng.uniform(0, h, 17), v].round(1)
-                ann = {"id": len(anns) + 1, "image_id": im["id"],
+                ann = {"id": len(anns) + first_id, "image_id": im["id"],
                        "category_id": int(rng.integers(1, ncat + 1)),
                        "keypoints": kp.ravel().tolist(), "bbox": [x, y, w, h],
                        "area": float(w * h * rng.uniform(.3, 1)),
                        "iscrowd": int(rng.uniform() < .1), "num_keypoints": int((v > 0).sum())}
                 anns.append(ann)
                 if rng.uniform() < .15:                              # a duplicated person
-                    anns.append(dict(ann, id=len(anns) + 1))
+                    anns.append(dict(ann, id=len(anns) + first_id))
             for _ in range(int(rng.integers(0, 30))):
                 if anns and rng.uniform() < .7:
                     a = anns[int(rng.integers(len(anns)))]
