@@ -117,13 +117,18 @@ def image_ranks(ids: List[Any], name: str, what: str) -> Tuple[list, dict]:
     return img_ids, {img: i for i, img in enumerate(img_ids)}
 
 
-def lookup(keys: List[Any], table: dict, name: str, label: Label, message: str) -> np.ndarray:
-    """``table[key]`` for each key as an int array; the first missing key -> InputError."""
+def indices(keys: List[Any], table: dict) -> np.ndarray:
+    """``table[key]`` for each key as an int64 array, -1 where it is absent (or unhashable)."""
     try:
-        out = np.array([table.get(k, -1) for k in keys], dtype=np.int64)
+        return np.array([table.get(k, -1) for k in keys], dtype=np.int64)
     except TypeError:                                    # an unhashable key (a list, a dict)
-        out = np.array([table.get(k, -1) if isinstance(k, (int, float, str)) else -1
-                        for k in keys], dtype=np.int64)
+        return np.array([table.get(k, -1) if isinstance(k, (int, float, str)) else -1
+                         for k in keys], dtype=np.int64)
+
+
+def lookup(keys: List[Any], table: dict, name: str, label: Label, message: str) -> np.ndarray:
+    """:func:`indices`; the first missing key -> InputError."""
+    out = indices(keys, table)
     missing = out < 0
     if missing.any():
         i = int(np.argmax(missing))
@@ -142,11 +147,12 @@ class GtArrays:
         self.name = name
         img_label: Label = lambda i: f"image #{i}"                          # noqa: E731
         self.img_ids, rank = image_ranks(column(images, "id", name, img_label), name, "image")
+        self.rank_of = rank
         self.images = [None] * len(self.img_ids)
         for im in images:
             self.images[rank[im["id"]]] = im
         cats = data.get("categories") or []
-        self.cat_ids, cat_rank = image_ranks(
+        self.cat_ids, self.cat_of = image_ranks(
             column(cats, "id", name, lambda i: f"category #{i}"), name, "category")
 
         def all_label(i: int) -> str:
@@ -155,9 +161,7 @@ class GtArrays:
 
         ann_rank = lookup(column(anns, "image_id", name, all_label), rank, name, all_label,
                           "is not an image of the file")
-        cat = np.array([cat_rank.get(c, -1) if isinstance(c, (int, float, str)) else -1
-                        for c in column(anns, "category_id", name, all_label, required=False)],
-                       dtype=np.int64)
+        cat = indices(column(anns, "category_id", name, all_label, required=False), self.cat_of)
         keep = np.flatnonzero(cat >= 0)
         order = keep[np.lexsort((keep, ann_rank[keep], cat[keep]))]
         rows = [anns[i] for i in order]
@@ -168,8 +172,11 @@ class GtArrays:
         self.kpts = numbers(column(rows, "keypoints", name, label), num_kpts * 3, name, label,
                             "keypoints").reshape(n, num_kpts, 3)
         self.bbox = numbers(column(rows, "bbox", name, label), 4, name, label, "bbox")
-        self.iscrowd = np.array([bool(c) for c in column(rows, "iscrowd", name, label, 0,
-                                                         required=False)], dtype=bool)
+        crowd = column(rows, "iscrowd", name, label, 0, required=False)
+        try:
+            self.iscrowd = np.array(crowd, dtype=bool).reshape(n)
+        except (TypeError, ValueError):
+            self.iscrowd = np.array([bool(c) for c in crowd], dtype=bool)
         if iou_type == "keypoints_crowd":
             labelled = numbers(column(rows, "num_keypoints", name, label), 0, name, label,
                                "num_keypoints")
@@ -177,11 +184,13 @@ class GtArrays:
             labelled = np.count_nonzero(self.kpts[:, :, 2] > 0, axis=1)
         self.ignore = self.iscrowd | (labelled == 0)
         if use_area:
-            no_area = [i for i, r in enumerate(rows) if "area" not in r]
-            if no_area:
-                raise InputError(f"{name}: {label(no_area[0])} has no 'area' "
-                                 "(evaluate with use_area=False)")
-            self.area = numbers([r["area"] for r in rows], 0, name, label, "area")
+            try:
+                areas = [r["area"] for r in rows]
+            except KeyError:
+                first = next(i for i, r in enumerate(rows) if "area" not in r)
+                raise InputError(f"{name}: {label(first)} has no 'area' "
+                                 "(evaluate with use_area=False)") from None
+            self.area = numbers(areas, 0, name, label, "area")
             self.range_area = self.area
         else:
             self.area = self.bbox[:, 2] * self.bbox[:, 3] * 0.53
@@ -203,14 +212,11 @@ class DtArrays:
             return f"result #{i} (image_id {r.get('image_id', '?')!r})" if isinstance(
                 r, dict) else f"result #{i}"
 
-        _, rank = image_ranks(gt.img_ids, gt.name, "image")
-        self.rank = lookup(column(results, "image_id", name, label), rank, name, label,
+        self.rank = lookup(column(results, "image_id", name, label), gt.rank_of, name, label,
                            "is not an image of the annotation file")
         n = len(results)
-        cat_rank = {c: i for i, c in enumerate(gt.cat_ids)}
-        self.cat = np.array([cat_rank.get(c, -1) if isinstance(c, (int, float, str)) else -1
-                             for c in column(results, "category_id", name, label, 1,
-                                             required=False)], dtype=np.int64)
+        self.cat = indices(column(results, "category_id", name, label, 1, required=False),
+                           gt.cat_of)
         self.kpts = numbers(column(results, "keypoints", name, label), num_kpts * 3, name, label,
                             "keypoints").reshape(n, num_kpts, 3)
         self.score = numbers(column(results, "score", name, label), 0, name, label, "score")
