@@ -179,7 +179,7 @@ class ImageSet:
 
 def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace,
                det: Any = None) -> Report:
-    from heatpose.inference.media import prefetch_images
+    from heatpose.inference.media import in_background, read_images
     from heatpose.inference.outputs import ResultsFile, write_image, write_json
     from heatpose.progress import ProgressBar
 
@@ -195,7 +195,7 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
 
     def predict(batch: List[tuple]) -> List[Any]:
         images = [image for _, image in batch]
-        if det is None:
+        if det is None:                   # the person detector (or the whole image)
             return pipe(images, return_heatmaps=args.heatmaps)
         boxes = [_det_boxes(det, inputs.ids[i], image, inputs.names[i], args, report)
                  for i, image in batch]
@@ -235,7 +235,8 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
 
     batch: List[tuple] = []
     try:
-        for i, path, image, why in prefetch_images(files, ahead=2 * IMAGES_PER_STEP):
+        # decoding runs ahead in a background thread, overlapping the network
+        for i, path, image, why in in_background(read_images(files), ahead=2 * IMAGES_PER_STEP):
             if image is None:
                 report.skip(why or f"{path}: unreadable")
                 progress.update(1)
@@ -279,7 +280,7 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     frames: List[dict] = []
     progress = ProgressBar(reader.num_frames or None, "frames", enabled=not args.quiet)
     finished = False
-    try:
+    try:      # frames are decoded ahead in a background thread, overlapping the network
         for chunk in in_background(reader.chunks(FRAMES_PER_STEP), ahead=2):
             found = pipe([f for _, f in chunk], return_heatmaps=args.heatmaps)
             for (index, _), people in zip(chunk, found):

@@ -3,8 +3,9 @@
 - :func:`expand_images` lists the images a spec names; :func:`unique_names` and
   :func:`assign_image_ids` give each input file an output name and a COCO ``image_id`` that are
   unique even when two folders hold the same file name.
-- :func:`prefetch_images` decodes images in a background thread (overlapping the network),
-  yielding an error message instead of an image for files it cannot read.
+- :func:`read_images` yields an error message instead of an image for files it cannot read;
+  :func:`in_background` runs such a reader (and the person detector) in a thread, overlapping
+  the network's forward pass.
 - :class:`VideoReader` reads past damaged frames where OpenCV can and reports them;
   :class:`VideoWriter` writes H.264 where the installed codecs allow (PyAV, else OpenCV's
   'avc1'), else MPEG-4 Part 2 ('mp4v'); ``codec`` says which.
@@ -134,8 +135,10 @@ def in_background(items: Iterable[T], ahead: int = 8) -> Iterator[T]:
         stop.set()
 
 
-def _read_each(files: Sequence[Path]
-               ) -> Iterator[Tuple[int, Path, Optional[np.ndarray], Optional[str]]]:
+def read_images(files: Sequence[Path]
+                ) -> Iterator[Tuple[int, Path, Optional[np.ndarray], Optional[str]]]:
+    """``(index, path, image, None)``, or ``(index, path, None, why)`` for a file that cannot
+    be read, per file in order."""
     from heatpose.data.images import read_image
 
     for i, f in enumerate(files):
@@ -145,13 +148,6 @@ def _read_each(files: Sequence[Path]
             yield i, f, None, str(err)
         except Exception as err:  # noqa: BLE001 - a reader crash is one skipped file
             yield i, f, None, f"{f}: cannot read image ({type(err).__name__}: {err})"
-
-
-def prefetch_images(files: Sequence[Path], ahead: int = 8
-                    ) -> Iterator[Tuple[int, Path, Optional[np.ndarray], Optional[str]]]:
-    """``(index, path, image, None)`` or ``(index, path, None, why)`` per file, in order,
-    decoded by a background thread (:func:`in_background`)."""
-    return in_background(_read_each(files), ahead)
 
 
 class VideoReader:
