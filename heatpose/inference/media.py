@@ -4,8 +4,8 @@
   :func:`assign_image_ids` give each input file an output name and a COCO ``image_id`` that are
   unique even when two folders hold the same file name.
 - :func:`read_images` yields an error message instead of an image for files it cannot read;
-  :func:`in_background` runs such a reader (and the person detector) in a thread, overlapping
-  the network's forward pass.
+  :func:`in_background` runs such a reader in a thread, overlapping the network's forward
+  pass.
 - :class:`VideoReader` reads past damaged frames where OpenCV can and reports them;
   :class:`VideoWriter` writes H.264 where the installed codecs allow (PyAV, else OpenCV's
   'avc1'), else MPEG-4 Part 2 ('mp4v'); ``codec`` says which.
