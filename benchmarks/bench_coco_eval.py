@@ -44,16 +44,17 @@ import numpy as np
 from xtcocotools.coco import COCO
 from xtcocotools.cocoeval import COCOeval
 gt_path, res_path, sig = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 with contextlib.redirect_stdout(io.StringIO()):
     coco = COCO(gt_path)
     dets = coco.loadRes(res_path)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     ev = COCOeval(coco, dets, 'keypoints', np.array(sig, dtype=np.float32), True)
     ev.params.useSegm = None
     ev.evaluate(); ev.accumulate(); ev.summarize()
-t2 = time.perf_counter()
-print(json.dumps({"load": t1 - t0, "evaluate": t2 - t1, "stats": [float(s) for s in ev.stats]}))
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"load": t1 - t0, "evaluate": t2 - t1, "load_cpu": c1 - c0,
+                  "evaluate_cpu": c2 - c1, "stats": [float(s) for s in ev.stats]}))
 """
 
 
@@ -208,17 +209,34 @@ def _peer_run(peer: str, gt_path: str, res_path: str):
 def _ours_run(gt_path: str, res_path: str):
     from heatpose.evaluation.coco_eval import evaluate_coco, load_json
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     gt, res = load_json(gt_path, "gt"), load_json(res_path, "results")
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     stats = evaluate_coco(gt, res, COCO_SIGMAS)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     for path in (gt_path, res_path):                   # what the load costs without orjson
         with open(path, "rb") as f:
             json.loads(f.read())
-    t3 = time.perf_counter()
-    return {"load": t1 - t0, "evaluate": t2 - t1, "stats": list(stats.values()),
-            "names": list(stats), "load_stdlib": t3 - t2}
+    t3, c3 = time.perf_counter(), time.process_time()
+    return {"load": t1 - t0, "evaluate": t2 - t1, "load_stdlib": t3 - t2, "load_cpu": c1 - c0,
+            "evaluate_cpu": c2 - c1, "load_stdlib_cpu": c3 - c2, "stats": list(stats.values()),
+            "names": list(stats)}
+
+
+def _print_times(ours: list, peer: list, cpu: bool) -> None:
+    """The stage table, wall-clock or CPU seconds (best of the rounds)."""
+    x = "_cpu" if cpu else ""
+    rows = {"load": ("load",), "evaluate": ("evaluate",), "total": ("load", "evaluate"),
+            "total, stdlib json": ("load_stdlib", "evaluate")}
+    print("| stage | heatpose | xtcocotools 1.14.3 | ratio (xtcocotools / heatpose) |")
+    print("|---|---|---|---|")
+    for stage, keys in rows.items():
+        t_ours = min(sum(r[k + x] for k in keys) for r in ours)
+        if peer:
+            t_peer = min(sum(r[k.replace("_stdlib", "") + x] for k in keys) for r in peer)
+            print(f"| {stage} | {t_ours:.3f} | {t_peer:.3f} | {t_peer / t_ours:.1f} |")
+        else:
+            print(f"| {stage} | {t_ours:.3f} | - | - |")
 
 
 def main() -> int:
@@ -271,21 +289,13 @@ def main() -> int:
         else:
             print(f"| {k} | {v:.6f} | - | - |")
     print()
-    print(f"best of {args.repeat} interleaved rounds, seconds:")
+    print(f"best of {args.repeat} interleaved rounds, wall-clock seconds:")
     print()
-    print("| stage | heatpose | xtcocotools 1.14.3 | ratio (xtcocotools / heatpose) |")
-    print("|---|---|---|---|")
-    rows = {"load": lambda r: r["load"], "evaluate": lambda r: r["evaluate"],
-            "total": lambda r: r["load"] + r["evaluate"],
-            "total, stdlib json": lambda r: r.get("load_stdlib", r["load"]) + r["evaluate"]}
-    for stage, get in rows.items():
-        t_ours = min(get(r) for r in ours)
-        if peer:
-            t_peer = min(r["load"] + r["evaluate"] if stage.startswith("total") else r[stage]
-                         for r in peer)
-            print(f"| {stage} | {t_ours:.3f} | {t_peer:.3f} | {t_peer / t_ours:.1f} |")
-        else:
-            print(f"| {stage} | {t_ours:.3f} | - | - |")
+    _print_times(ours, peer, cpu=False)
+    print()
+    print("CPU seconds of the process (less sensitive to other load on the machine):")
+    print()
+    _print_times(ours, peer, cpu=True)
     if peer:
         print(f"\nall stats identical: {identical}")
         if edge:

@@ -34,34 +34,37 @@ def match_blocks(ious: np.ndarray, n_dt: np.ndarray, gt_ig: np.ndarray, crowd: n
     T = len(IOU_THRS)
     thr = np.minimum(IOU_THRS, 1 - 1e-10)
     if G == 1:          # one ground truth: the best-scored result above the threshold takes it
-        ok = ious[:, None, :, 0] >= thr[None, :, None]                         # (B, T, D)
-        first = ok & (np.cumsum(ok, axis=2) == 1)
-        matched = np.where(crowd[:, None, :], ok, first)
+        ok = ious[:, :, 0].T[:, :, None] >= thr[None, None, :]                 # (D, B, T)
+        before = np.zeros_like(ok)
+        np.logical_or.accumulate(ok[:-1], axis=0, out=before[1:])            # an earlier hit
+        matched = (ok & (~before | crowd[None, :, :])).transpose(1, 2, 0)     # (B, T, D)
         return matched, matched & gt_ig[:, None, :]
     matched = np.zeros((B, T, D), dtype=bool)
     to_ig = np.zeros((B, T, D), dtype=bool)
-    # images with more results first: step r only looks at the images that have an r-th result
+    # images with more results first: step r only looks at the images that have an r-th result;
+    # columns reversed, so that argmax (the first maximum) finds the last one on ties
     order = np.argsort(-np.asarray(n_dt), kind="stable")
-    ious, gt_ig, crowd = ious[order], gt_ig[order], crowd[order]
+    ious = np.ascontiguousarray(ious[order][..., ::-1])
+    gt_ig, crowd = gt_ig[order][:, ::-1], crowd[order][:, ::-1]
     active = np.searchsorted(-np.asarray(n_dt)[order], -np.arange(D), side="left")
-    taken = np.zeros((B, T, G), dtype=bool)
+    avail = np.ones((B, T, G), dtype=bool)            # free, or crowd (never used up)
     nonig = ~gt_ig[:, None, :]
-    crowd3 = crowd[:, None, :]
     thr3 = thr[None, :, None]
     for r in range(D):
         nb = int(active[r])
         if nb == 0:
             break
         row = ious[:nb, r, None, :]                                          # (nb, 1, G)
-        cand = (row >= thr3) & (~taken[:nb] | crowd3[:nb])
+        cand = (row >= thr3) & avail[:nb]
         # a non-ignored ground truth wins over every ignored one
-        cand &= nonig[:nb] | ~(cand & nonig[:nb]).any(-1, keepdims=True)
-        last = G - 1 - np.argmax(np.where(cand, row, -np.inf)[..., ::-1], axis=-1)   # (nb, T)
+        cand_n = cand & nonig[:nb]
+        cand = np.where(cand_n.any(-1, keepdims=True), cand_n, cand)
+        best = np.argmax(np.where(cand, row, -np.inf), axis=-1)             # (nb, T)
         bi, ti = np.nonzero(cand.any(-1))
-        gi = last[bi, ti]
+        gi = best[bi, ti]
         matched[order[bi], ti, r] = True
         to_ig[order[bi], ti, r] = gt_ig[bi, gi]
-        taken[bi, ti, gi] = True
+        avail[bi, ti, gi] = crowd[bi, gi]
     return matched, to_ig
 
 
