@@ -112,7 +112,7 @@ def test_batch_skips_bad_images_and_keeps_names_unique(tiny_checkpoint, coco_ima
     (out).mkdir()
     (out / "predictions.json").write_text("stale")
     code = infer(f"{root}/*/*.jpg", "--checkpoint", tiny_checkpoint, "--whole-image",
-                 "--out", out)
+                 "--out", out, "--per-frame-json")
     err = capsys.readouterr().err
     assert code == 1 and "broken.jpg" in err and "1 input(s) skipped" in err
     recs = json.loads((out / "predictions.json").read_text())
@@ -122,6 +122,23 @@ def test_batch_skips_bad_images_and_keeps_names_unique(tiny_checkpoint, coco_ima
     assert len({r["image_id"] for r in recs}) == 4
     drawn = sorted(p.name for p in out.glob("*_pose.jpg"))
     assert drawn == sorted(f"{d}__{p.stem}_pose.jpg" for d in "ab" for p in one)
+    per_image = json.loads((out / "frames.json").read_text())["frames"]
+    assert [f["file_name"] for f in per_image] == [r["file_name"] for r in recs]
+    assert all(len(f["people"]) == 1 for f in per_image)
+
+
+def test_names_and_ids_of_input_files(tmp_path):
+    from heatpose.inference.media import assign_image_ids, relative_names, unique_names
+
+    coco = [tmp_path / "000000000785.jpg", tmp_path / "000000040083.jpg"]
+    assert assign_image_ids(coco) == [785, 40083]
+    clash = [tmp_path / "a" / "0001.jpg", tmp_path / "b" / "0001.jpg"]
+    assert assign_image_ids(clash) == [0, 1]                   # same number: positions
+    assert relative_names(clash) == ["a/0001.jpg", "b/0001.jpg"]
+    assert unique_names(clash) == ["a__0001", "b__0001"]
+    mixed = [tmp_path / "x.jpg", tmp_path / "x.png", tmp_path / "photo.v2.jpg"]
+    assert unique_names(mixed) == ["x", "x~1", "photo.v2"]
+    assert assign_image_ids(mixed) == [0, 1, 2]
 
 
 def test_det_file_errors_name_the_file_and_record(tiny_checkpoint, coco_images, tmp_path, capsys):
