@@ -94,6 +94,8 @@ CASES = {
                         "#1"),
     "test: malformed annotation": (["test", JHMDB, "--ann-file", "{bad_json}"], 2, "bad_json",
                                    ""),
+    "test: wrong keypoint count": (["test", JHMDB, "--ann-file", "{ann}"], 2, "ann",
+                                   "annotation id"),
     "test: truncated checkpoint": (["test", JHMDB, "--checkpoint", "{truncated_ckpt}",
                                     "--ann-file", "{jhmdb_ann}"], 2, "truncated_ckpt", ""),
 }
