@@ -144,7 +144,10 @@ def _match(gt: GtArrays, dt: DtArrays, sigmas: np.ndarray
         ious[bpos[gid[pd[ps]]], pos[pd[ps]], pj[ps]] = flat[ps]
         gidx = grp_g0[groups][:, None] + np.arange(G)                        # (B, G)
         g_ig = gt_ig[:, gidx]                                                # (A, B, G)
-        order = np.argsort(g_ig, axis=2, kind="stable")
+        # columns: non-ignored ground truths first (stable); sort only the rows that need it
+        order = np.broadcast_to(np.arange(G), g_ig.shape).copy()
+        unsorted = (g_ig[..., :-1] & ~g_ig[..., 1:]).any(-1)     # an ignored one before one not
+        order[unsorted] = np.argsort(g_ig[unsorted], axis=-1, kind="stable")
         ious_a = np.take_along_axis(ious[None], order[:, :, None, :], 3)      # (A, B, D, G)
         crowd = np.take_along_axis(np.broadcast_to(gt.iscrowd[gidx], g_ig.shape), order, 2)
         mt, ti = match_blocks(ious_a.reshape(A * B, D, G), np.tile(nd, A),
