@@ -45,7 +45,8 @@ SHORT_NAMES = {"AP": "AP", "AP .5": "AP50", "AP .75": "AP75", "AP (M)": "APm", "
 
 
 def compute_oks_pairs(dt_kpts: np.ndarray, gt_kpts: np.ndarray, gt_bbox: np.ndarray,
-                      gt_area: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+                      gt_area: np.ndarray, sigmas: np.ndarray,
+                      pairs: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
     """OKS for P (result, ground truth) pairs, xtcocotools' formula.
 
     Args:
@@ -54,22 +55,28 @@ def compute_oks_pairs(dt_kpts: np.ndarray, gt_kpts: np.ndarray, gt_bbox: np.ndar
         gt_bbox: (P, 4) ground-truth boxes (x, y, w, h), pixels.
         gt_area: (P,) the area OKS divides by (``area``, or ``0.53·w·h`` without use_area).
         sigmas: (K,) sigmas, used as float32 (MMPose's metainfo dtype).
+        pairs: (result rows, ground-truth rows), each (P,), when the arrays above hold all
+            results / ground truths instead of one row per pair (saves copying them).
 
     Returns:
         (P,) float64 OKS. Ground truths without a labelled keypoint use the distance to
         their box doubled in size (all K keypoints count).
     """
     variances = ((np.asarray(sigmas, dtype=np.float32) * 2) ** 2).astype(np.float64)
-    vis = gt_kpts[:, :, 2] > 0
+    di, gi = pairs if pairs is not None else (slice(None), slice(None))
+    gt_bbox, gt_area = gt_bbox[gi], gt_area[gi]
+    vis = gt_kpts[gi, :, 2] > 0
     k1 = vis.sum(axis=1)
-    dx = dt_kpts[:, :, 0] - gt_kpts[:, :, 0]
-    dy = dt_kpts[:, :, 1] - gt_kpts[:, :, 1]
+    dx = dt_kpts[di, :, 0] - gt_kpts[gi, :, 0]
+    dy = dt_kpts[di, :, 1] - gt_kpts[gi, :, 1]
     none = k1 == 0
     if none.any():
-        bb = gt_bbox[none]
+        rows = np.flatnonzero(none)
+        d_rows = rows if pairs is None else pairs[0][rows]
+        bb = gt_bbox[rows]
         x0, x1 = bb[:, 0] - bb[:, 2], bb[:, 0] + bb[:, 2] * 2
         y0, y1 = bb[:, 1] - bb[:, 3], bb[:, 1] + bb[:, 3] * 2
-        xd, yd = dt_kpts[none, :, 0], dt_kpts[none, :, 1]
+        xd, yd = dt_kpts[d_rows, :, 0], dt_kpts[d_rows, :, 1]
         dx[none] = np.maximum(0, x0[:, None] - xd) + np.maximum(0, xd - x1[:, None])
         dy[none] = np.maximum(0, y0[:, None] - yd) + np.maximum(0, yd - y1[:, None])
         vis = vis.copy()
@@ -123,7 +130,7 @@ def _match(gt: GtArrays, dt: DtArrays, sigmas: np.ndarray
     pd = np.repeat(np.arange(n), ng)
     pj = np.arange(len(pd)) - np.repeat(np.cumsum(ng) - ng, ng)
     pg = g0[pd] + pj
-    flat = compute_oks_pairs(dt.kpts[rows[pd]], gt.kpts[pg], gt.bbox[pg], gt.area[pg], sigmas)
+    flat = compute_oks_pairs(dt.kpts, gt.kpts, gt.bbox, gt.area, sigmas, (rows[pd], pg))
     # images = groups of consecutive results; bucket them by their ground-truth count G
     grp_first = np.flatnonzero(pos == 0)
     gid = np.cumsum(pos == 0) - 1
