@@ -35,8 +35,9 @@ def match_blocks(ious: np.ndarray, n_dt: np.ndarray, gt_ig: np.ndarray, crowd: n
     thr = np.minimum(IOU_THRS, 1 - 1e-10)
     if G == 1:          # one ground truth: the best-scored result above the threshold takes it
         ok = ious[:, :, 0].T[:, :, None] >= thr[None, None, :]                 # (D, B, T)
-        before = np.zeros_like(ok)
-        np.logical_or.accumulate(ok[:-1], axis=0, out=before[1:])            # an earlier hit
+        before = np.zeros_like(ok)                                          # an earlier hit
+        for r in range(1, D):
+            np.logical_or(before[r - 1], ok[r - 1], out=before[r])
         matched = (ok & (~before | crowd[None, :, :])).transpose(1, 2, 0)     # (B, T, D)
         return matched, matched & gt_ig[:, None, :]
     matched = np.zeros((B, T, D), dtype=bool)
