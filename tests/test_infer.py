@@ -159,10 +159,12 @@ def test_det_file_errors_name_the_file_and_record(tiny_checkpoint, coco_images, 
     err = capsys.readouterr().err
     assert "dets.json" in err and "none of its 1 detections" in err
     det.write_text(json.dumps([{"image_id": image_id, "bbox": [5000, 2, 30, 40], "score": 0.9},
-                               {"image_id": image_id, "bbox": [10, 20, 30, 40], "score": 0.8}]))
-    assert main(run) == 1                                 # the bad box skipped, named
+                               {"image_id": image_id, "bbox": [10, 20, 30, 40], "score": 0.8},
+                               {"image_id": image_id, "bbox": [10, 20, 0, 0], "score": 0.8}]))
+    assert main(run) == 1                                 # the bad boxes skipped, named
     err = capsys.readouterr().err
     assert "record 0 (image_id" in err and "bbox [5000, 2, 30, 40]" in err and "outside" in err
+    assert "record 2 (image_id" in err and "no area" in err
     assert len(json.loads((tmp_path / "o" / "predictions.json").read_text())) == 1
 
 

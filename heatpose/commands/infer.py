@@ -146,13 +146,15 @@ def _frame_entry(people: Any, **keys: Any) -> dict:
 def _det_boxes(det: Any, image_id: int, image: np.ndarray, name: str, args: argparse.Namespace,
                report: Report) -> tuple:
     """Boxes and scores of one image from the detection file (file order); a box outside the
-    image is skipped and reported with its record."""
+    image or without area is skipped and reported with its record."""
     rows = det.rows_of(image_id, args.det_thr)
     h, w = image.shape[:2]
     keep = []
     for j in rows:
         x1, y1, x2, y2 = det.boxes[j]
-        if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+        if x2 <= x1 or y2 <= y1:
+            report.skip(f"{det.path}: {det.describe(j)}: box has no area (image {name})")
+        elif x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
             report.skip(f"{det.path}: {det.describe(j)}: box lies outside the {w}x{h} image "
                         f"{name}")
         else:

@@ -330,9 +330,9 @@ def _read_detection_file(path: str, mtime: float, category_id: Optional[int]) ->
         if not _finite(box + [score]):
             raise InputError(f"{path}: record {i} (image_id {image_id}) has a non-finite "
                              f"bbox {box} or score {score}")
-        if box[2] <= 0 or box[3] <= 0:
-            raise InputError(f"{path}: record {i} (image_id {image_id}) bbox {box} has no "
-                             "area (COCO boxes are [x, y, w, h] with w, h > 0)")
+        if box[2] < 0 or box[3] < 0:
+            raise InputError(f"{path}: record {i} (image_id {image_id}) bbox {box} has a "
+                             "negative size (COCO boxes are [x, y, w, h] with w, h >= 0)")
         ids.append(image_id), xywh.append(box), scores.append(score), index.append(i)
     xywh_arr = np.asarray(xywh, np.float64).reshape(-1, 4)
     xyxy = np.concatenate([xywh_arr[:, :2], xywh_arr[:, :2] + xywh_arr[:, 2:]], axis=1)
