@@ -42,30 +42,34 @@ def match_blocks(ious: np.ndarray, n_dt: np.ndarray, gt_ig: np.ndarray, crowd: n
         return matched, matched & gt_ig[:, None, :]
     matched = np.zeros((B, T, D), dtype=bool)
     to_ig = np.zeros((B, T, D), dtype=bool)
-    # images with more results first: step r only looks at the images that have an r-th result;
-    # columns reversed, so that argmax (the first maximum) finds the last one on ties
+    # images with more results first: step r only looks at the images that have an r-th result.
+    # Layout (G, T, B): the reductions over ground truths run across contiguous planes.
     order = np.argsort(-np.asarray(n_dt), kind="stable")
-    ious = np.ascontiguousarray(ious[order][..., ::-1])
-    gt_ig, crowd = gt_ig[order][:, ::-1], crowd[order][:, ::-1]
+    ious = np.ascontiguousarray(ious[order].transpose(2, 1, 0))             # (G, D, B)
+    gt_ig, crowd = gt_ig[order].T, crowd[order].T                            # (G, B)
     active = np.searchsorted(-np.asarray(n_dt)[order], -np.arange(D), side="left")
-    avail = np.ones((B, T, G), dtype=bool)            # free, or crowd (never used up)
+    avail = np.ones((G, T, B), dtype=bool)            # free, or crowd (never used up)
     nonig = ~gt_ig[:, None, :]
     thr3 = thr[None, :, None]
     for r in range(D):
         nb = int(active[r])
         if nb == 0:
             break
-        row = ious[:nb, r, None, :]                                          # (nb, 1, G)
-        cand = (row >= thr3) & avail[:nb]
+        row = ious[:, r, None, :nb]                                          # (G, 1, nb)
+        cand = (row >= thr3) & avail[:, :, :nb]                              # (G, T, nb)
         # a non-ignored ground truth wins over every ignored one
-        cand_n = cand & nonig[:nb]
-        cand = np.where(cand_n.any(-1, keepdims=True), cand_n, cand)
-        best = np.argmax(np.where(cand, row, -np.inf), axis=-1)             # (nb, T)
-        bi, ti = np.nonzero(cand.any(-1))
-        gi = best[bi, ti]
+        cand_n = cand & nonig[:, :, :nb]
+        cand = np.where(cand_n.any(0), cand_n, cand)
+        vals = np.where(cand, row, -np.inf)
+        top = vals.max(0)
+        best = np.zeros(top.shape, dtype=np.intp)                            # last one on ties
+        for g in range(G):
+            best[(vals[g] == top) & cand[g]] = g
+        ti, bi = np.nonzero(cand.any(0))
+        gi = best[ti, bi]
         matched[order[bi], ti, r] = True
-        to_ig[order[bi], ti, r] = gt_ig[bi, gi]
-        avail[bi, ti, gi] = crowd[bi, gi]
+        to_ig[order[bi], ti, r] = gt_ig[gi, bi]
+        avail[gi, ti, bi] = crowd[gi, bi]
     return matched, to_ig
 
 
