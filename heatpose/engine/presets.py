@@ -131,7 +131,7 @@ def augment_config(recipe: Any) -> AugmentConfig:
 
 def config_from_preset(preset: Any) -> TrainConfig:
     """The full training config of a recipe (its MMPose config's settings, see NOT_USED)."""
-    from heatpose.engine.validate import val_metric_name
+    from heatpose.engine.metric_names import val_metric_name
 
     r, t = preset, preset.train
     main, *extra = t.datasets
