@@ -2,14 +2,14 @@
 
 Runs ONLY with the MMPose peer::
 
-    /work/peer/bin/peer-python tools/dump_train_step.py [CONFIG_NAME ...] [--batch 2]
+    /work/peer/bin/peer-python tools/dump_train_step.py [CONFIG_NAME ...] [--batch N]
 
 For each config (default: :data:`DEFAULT_CONFIGS`) it writes
 ``tests/fixtures/train_step/<config>.npz`` (a few tens of KB: sums and norms, no tensors):
 
 * Weights: ``../shared/reference/weights_rule.py`` on the model's state_dict keys, model in
   train mode (as ``../shared/reference/train_step/``).
-* Batch: the first ``--batch`` samples of ``../shared/data/coco_mini`` (train2017, MMPose's
+* Batch: the first ``--batch`` samples (default: :data:`DEFAULT_CONFIGS`) of ``../shared/data/coco_mini`` (train2017, MMPose's
   dataset order) through the config's own train pipeline **with the random steps removed**
   (RandomFlip, RandomHalfBody, RandomBBoxTransform and any other ``Random*``), so it does not
   depend on a seed and heatpose can regenerate it with augmentation off; then
@@ -39,13 +39,14 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED = osp.join(osp.dirname(ROOT), "shared")
 DATA_ROOT = osp.join(SHARED, "data", "coco_mini")
 OUT = osp.join(ROOT, "tests", "fixtures", "train_step")
-DEFAULT_CONFIGS = (
-    "td-hm_res50_dark-8xb64-210e_coco-256x192",
-    "td-hm_hrnet-w32_udp-8xb64-210e_coco-256x192",
-    "td-hm_res50_8xb64-210e_coco-384x288",
-    "td-hm_hrnet-w48_8xb32-210e_coco-256x192",
-    "td-hm-vis_res50_8xb64-210e_coco-aic-256x192-merge",
-)
+# config -> batch size (1 for the two slowest, to keep the test run short)
+DEFAULT_CONFIGS = {
+    "td-hm_res50_dark-8xb64-210e_coco-256x192": 2,
+    "td-hm_hrnet-w32_udp-8xb64-210e_coco-256x192": 2,
+    "td-hm_res50_8xb64-210e_coco-384x288": 1,
+    "td-hm_hrnet-w48_8xb32-210e_coco-256x192": 1,
+    "td-hm-vis_res50_8xb64-210e_coco-aic-256x192-merge": 2,
+}
 POOL = 8
 
 
@@ -141,10 +142,10 @@ def dump(name: str, batch: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("configs", nargs="*", default=list(DEFAULT_CONFIGS))
-    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--batch", type=int, help="batch size (default: DEFAULT_CONFIGS's, else 2)")
     args = ap.parse_args()
     for name in args.configs:
-        path = dump(name, args.batch)
+        path = dump(name, args.batch or DEFAULT_CONFIGS.get(name, 2))
         print(f"{path}: {os.path.getsize(path)} bytes")
 
 
