@@ -90,8 +90,9 @@ class DataConfig:
     num_workers: int = ranged(2, 0)
     val_batch_size: int = ranged(32, 1)
     max_train_instances: Optional[int] = ranged(None, 1)
-    # MMPose KeypointConverter for the main train set: [[source index, target index], ...] (None = as is)
-    train_keypoint_mapping: Optional[List[List[int]]] = None
+    # MMPose KeypointConverter for the main train set: [[source, target], ...], a source being an
+    # index or a pair [s1, s2] (their midpoint); None = as is
+    train_keypoint_mapping: Optional[List[List[Any]]] = None
     # further train sets of a CombinedDataset recipe: dicts with keys dataset, ann_file, img_prefix,
     # keypoint_mapping ([[source, target], ...] into the model's keypoints, or None)
     extra_train_sets: List[Dict[str, Any]] = field(default_factory=list)

@@ -124,29 +124,25 @@ def _read_train_set(item: Dict[str, Any], data_root: Path, schema: Any, key: str
     return records
 
 
-def convert_records(records: Sequence[Any], mapping: Sequence[Sequence[int]], num_target: int,
+def convert_records(records: Sequence[Any], mapping: Sequence[Sequence[Any]], num_target: int,
                     where: str) -> List[Any]:
-    """Records with keypoints mapped as MMPose's ``KeypointConverter``: target ``dst`` takes
-    source ``src`` for each ``[src, dst]``; unmapped targets are (0, 0) and invisible, and
-    their visibility-loss weight (``extras['keypoints_visible_weights']``) is 0."""
-    from heatpose.data.converter import convert_keypoints
+    """Records with keypoints mapped by MMPose's ``KeypointConverter``
+    (:mod:`heatpose.data.converter`): unmapped targets are (0, 0), invisible, and their
+    visibility-loss weight (``extras['keypoints_visible_weights']``) is 0."""
+    from heatpose.data.converter import converter_from_mapping
+    from heatpose.errors import InputError
 
     if not records:
         return []
-    k_src = len(records[0].keypoints)
-    bad = [m for m in mapping if len(m) != 2 or not 0 <= int(m[0]) < k_src
-           or not 0 <= int(m[1]) < num_target]
-    if bad:
-        raise ConfigError(f"{where}: keypoint_mapping entry {list(bad[0])} is outside "
-                          f"[0, {k_src}) x [0, {num_target}) (source x model keypoints)")
-    kpts, vis = convert_keypoints(np.stack([r.keypoints for r in records]),
-                                  np.stack([r.keypoints_visible for r in records]),
-                                  [[int(a), int(b)] for a, b in mapping], num_target)
-    mapped = np.zeros(num_target, np.float32)
-    mapped[[int(b) for _, b in mapping]] = 1.0
+    try:
+        conv = converter_from_mapping(num_target, mapping)
+        kpts, vis, vis_w = conv(np.stack([r.keypoints for r in records]),
+                                np.stack([r.keypoints_visible for r in records]))
+    except InputError as exc:
+        raise ConfigError(f"{where}: {exc} (model keypoints: {num_target})") from None
     return [dataclasses.replace(r, keypoints=kpts[i].astype(np.float32),
                                 keypoints_visible=vis[i].astype(np.float32),
-                                extras={**r.extras, VIS_WEIGHTS: mapped})
+                                extras={**r.extras, VIS_WEIGHTS: vis_w[i].astype(np.float32)})
             for i, r in enumerate(records)]
 
 
