@@ -10,7 +10,6 @@ would attach the zoo's metadata to a different network), so it gets ``<preset>+c
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -133,7 +132,9 @@ def load_start_weights(model: Any, cfg: ModelConfig,
 
 
 def _report_main(line: str) -> None:
-    if int(os.environ.get("RANK", "0")) == 0:
+    from heatpose.engine.pretrained import is_main_process
+
+    if is_main_process():
         print(line, file=sys.stderr, flush=True)
 
 

@@ -64,7 +64,7 @@ def fetch_weights(source: str, key: str) -> str:
         if dist and torch.distributed.get_rank() != 0:
             torch.distributed.barrier()
         try:
-            return str(download(str(source), progress=_is_main()))
+            return str(download(str(source), progress=is_main_process()))
         except DownloadError as exc:
             raise DownloadError(f"{key}: {exc}") from None
     finally:
@@ -72,7 +72,8 @@ def fetch_weights(source: str, key: str) -> str:
             torch.distributed.barrier()
 
 
-def _is_main() -> bool:
+def is_main_process() -> bool:
+    """Rank 0 (or no torchrun): the process that prints and downloads with progress."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
