@@ -129,17 +129,6 @@ def test_compact_fixtures_cover_dark_384_and_udp():
 
 
 @pytest.mark.slow
-def test_compact_raw_heatmap_rows(compact):
-    f, model = compact
-    (w, h) = model.input_size
-    x = np.random.default_rng(0).standard_normal((1, 3, h, w)).astype(np.float32)
-    with torch.no_grad():
-        heatmaps = model(torch.from_numpy(x)).numpy()
-    step = json.loads(str(f["meta_json"]))["raw_row_step"]
-    close(heatmaps[0, :, ::step, :], f["raw_heatmap_rows"])
-
-
-@pytest.mark.slow
 def test_compact_end_to_end(compact, data_dir):
     """The first two images (2 of the 13 boxes: HRNet on 2 cores is slow); the fixture has all."""
     f, model = compact
