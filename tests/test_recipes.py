@@ -76,7 +76,7 @@ def test_built_model_matches_mmpose(rel, built):
     assert (list(out_idx) if out_idx is not None else None) == ref["output_keypoint_indices"]
 
 
-def _root_path(cfg_path: str, rel: str, own: str) -> str:
+def _root_path(rel: str, own: str) -> str:
     """A TrainConfig path (relative to --data-root = data/<own>/) as MMPose's data/... path."""
     return f"data/{own}/{rel}" if not rel.startswith("../") else "data/" + rel[3:]
 
@@ -118,20 +118,20 @@ def test_train_config_matches_mmpose(rel):
     # datasets: the main set, then the CombinedDataset's others with their keypoint mappings
     main, *extra = ref["datasets"]
     own = main["ann_file"].split("/")[1]
-    assert _root_path("", d.train_ann_file, own) == main["ann_file"]
-    assert _root_path("", d.train_img_prefix, own) == main["img_prefix"]
+    assert _root_path(d.train_ann_file, own) == main["ann_file"]
+    assert _root_path(d.train_img_prefix, own) == main["img_prefix"]
     identity = [[i, i] for i in range(len(main.get("mapping") or []))]
     assert d.train_keypoint_mapping in (main.get("mapping"), None if main.get("mapping") == identity else 0)
     assert len(d.extra_train_sets) == len(extra)
     for got, want in zip(d.extra_train_sets, extra):
-        assert _root_path("", got["ann_file"], own) == want["ann_file"]
-        assert _root_path("", got["img_prefix"], own) == want["img_prefix"]
+        assert _root_path(got["ann_file"], own) == want["ann_file"]
+        assert _root_path(got["img_prefix"], own) == want["img_prefix"]
         assert got["keypoint_mapping"] == want.get("mapping")
     val = ref["val"]
-    assert _root_path("", d.val_ann_file, own) == val["ann_file"]
-    assert _root_path("", d.val_img_prefix, own) == val["img_prefix"]
-    assert (d.val_bbox_file and _root_path("", d.val_bbox_file, own)) == val.get("bbox_file")
-    assert (d.val_headbox_file and _root_path("", d.val_headbox_file, own)) == val.get("headbox_file")
+    assert _root_path(d.val_ann_file, own) == val["ann_file"]
+    assert _root_path(d.val_img_prefix, own) == val["img_prefix"]
+    assert (d.val_bbox_file and _root_path(d.val_bbox_file, own)) == val.get("bbox_file")
+    assert (d.val_headbox_file and _root_path(d.val_headbox_file, own)) == val.get("headbox_file")
 
 
 def test_one_backbone_and_head_layout_per_architecture():
