@@ -10,7 +10,8 @@ resolved model has a ``ResNet`` or ``HRNet`` backbone and a ``HeatmapHead`` (dir
 the head's decoder and ``test_cfg`` (test time), the train pipeline, codec, init weights,
 optimizer, schedule and datasets (train time), plus the metafile (``*.yml`` beside the config):
 checkpoint URL and published results. The model-zoo tables of ``--seeds`` add their result rows
-and the rows that exist only in the MMPose 0.x zoo (facts in tools/recipes_0x.py; result rows: tools/recipes_results.py).
+and the rows that exist only in the MMPose 0.x zoo (facts in tools/recipes_0x.py; result rows
+in tools/recipes_results.py).
 One JSON file per dataset family (``coco.json``, ``deepfashion2.json``, ...).
 """
 from __future__ import annotations
