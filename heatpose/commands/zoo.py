@@ -102,7 +102,7 @@ def _show(r: Recipe) -> str:
         out.append(f"  checkpoint of:  {r.checkpoint_from}")
     for url in r.other_checkpoint_urls:
         out.append(f"  also published: {url}")
-    out.append("  results:")
+    out.append("  results:" + ("" if r.results else "        (none published)"))
     for res in r.results:
         metrics = ", ".join(f"{k} {v:g}" for k, v in res.metrics.items())
         extra = "; ".join(x for x in (res.detector, res.note) if x)
