@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from heatpose.cli import main as cli_main
+from heatpose.inference.cache_files import file_lock
 from heatpose.inference.download import download
 
 PRETRAINED = "resnet50-0676ba61.pth"          # a name the zoo's recipes use as backbone weights
@@ -86,11 +87,15 @@ def test_clear_by_name_partial_and_all(cache, capsys):
     assert not (cache / ".meta" / (broken.name + ".json")).exists()
     code, out, _ = _run(capsys, "clear", "--partial")
     assert code == 0 and not list(cache.glob("*.part")) and next(cache.glob("good-*")).exists()
-    code, out, _ = _run(capsys, "clear", "--all")
+    assert list((cache / ".meta").glob("*.lock"))                # left by the downloads
+    with file_lock(cache / "busy.pth", "file:///busy.pth", announce=False):
+        code, out, _ = _run(capsys, "clear", "--all")            # while another one downloads
     assert code == 0
     left = sorted(p.name for p in cache.iterdir() if p.is_file())
     assert left == ["notes.txt"] and "notes.txt" in out          # never heatpose's: kept
     assert not list((cache / ".meta").glob("*.json"))
+    # idle lock files go; the one a running download holds stays
+    assert [p.name for p in (cache / ".meta").glob("*.lock")] == ["busy.pth.lock"]
     code, out, _ = _run(capsys, "clear", "notes.txt")            # named: removed
     assert code == 0 and not (cache / "notes.txt").exists()
 

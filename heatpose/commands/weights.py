@@ -173,7 +173,8 @@ def clear(folder: Path, patterns: List[str], everything: bool, partial: bool) ->
     """Delete the named files (or every heatpose download, or the unfinished ones) with their
     records. Files heatpose did not download are only removed when named."""
     from heatpose.inference.cache_files import (META_DIR, PART_SUFFIX, cached_names,
-                                                hash_prefix_from_name, meta_path, part_path)
+                                                hash_prefix_from_name, meta_path, part_path,
+                                                remove_idle_locks)
 
     if not (patterns or everything or partial):
         raise InputError("say what to clear: file names or patterns, --partial or --all "
@@ -211,6 +212,7 @@ def clear(folder: Path, patterns: List[str], everything: bool, partial: bool) ->
     if everything and (folder / META_DIR).is_dir():
         for record in (folder / META_DIR).glob("*.json"):    # records of files gone by hand
             record.unlink()
+        remove_idle_locks(folder)
     print(f"freed {freed / 1e6:.1f} MB in {folder}")
     if left:
         print(f"kept {len(left)} file(s) heatpose did not download (name them to remove): "

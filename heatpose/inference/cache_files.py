@@ -183,6 +183,30 @@ def cached_names(folder: Path) -> List[Path]:
                   not p.name.endswith(PART_SUFFIX))
 
 
+def remove_idle_locks(folder: Path) -> int:
+    """Delete the ``.meta/*.lock`` files no process holds (each download leaves its empty lock
+    file behind); a lock held by a running download stays. Returns how many were removed."""
+    try:
+        import fcntl
+    except ImportError:                            # Windows: file_lock makes no lock files
+        return 0
+    removed = 0
+    for path in sorted((Path(folder) / META_DIR).glob("*.lock")):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink()                          # unlinked while held: no one else gets it
+            removed += 1
+        except OSError:                            # held by a download in progress
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 @contextlib.contextmanager
 def file_lock(dest: Path, url: str, timeout: float = LOCK_TIMEOUT_S,
               announce: bool = True) -> Iterator[None]:
