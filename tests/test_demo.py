@@ -18,7 +18,9 @@ def test_demo_with_local_checkpoint(tiny_checkpoint, tmp_path, capsys):
     assert drawn is not None and drawn.shape == (512, 512, 3)
     recs = json.loads((out / "predictions.json").read_text())
     assert len(recs) == 1 and recs[0]["file_name"] == "astronaut.jpg"
-    assert capsys.readouterr().err.startswith("heatpose infer: device cpu")
+    captured = capsys.readouterr()
+    assert captured.err.startswith("heatpose demo: device cpu")     # the command run, named
+    assert f"wrote        {out / 'astronaut_pose.jpg'}" in captured.out    # one photo: its name
 
 
 def test_demo_without_weights_says_what_to_do(tmp_path, monkeypatch, capsys):

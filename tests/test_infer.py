@@ -88,12 +88,15 @@ def test_damaged_video_keeps_going_and_reports_frames(tiny_checkpoint, tmp_path,
     bad = tmp_path / "damaged.mp4"
     bad.write_bytes(bytes(data))
     code = infer(bad, "--checkpoint", tiny_checkpoint, "--whole-image", "--out", tmp_path / "o")
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 1 and "damaged.mp4" in err and "unreadable frame" in err
     assert "Traceback" not in err
     recs = json.loads((tmp_path / "o" / "predictions.json").read_text())
     frames = {r["frame"] for r in recs}
     assert 39 in frames and 0 in frames and len(frames) < 40   # frames after the damage too
+    lost = 40 - len(frames)                       # the summary counts frames, not the video
+    assert f"frames done  {len(frames)} of 40" in out and f"skipped      {lost}\n" in out
+    assert f"{lost} frame(s) skipped" in err
     reported = err.split("unreadable frame(s): ")[1].splitlines()[0]
     assert reported.split("-")[0].split(",")[0].strip().isdigit()
     assert (tmp_path / "o" / "damaged_pose.mp4").is_file()

@@ -101,11 +101,13 @@ class Report:
     done: int = 0
     people: int = 0
     skipped: List[str] = field(default_factory=list)
+    skipped_count: int = 0       # inputs skipped: a message may name several video frames
     files: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
-    def skip(self, message: str) -> None:
+    def skip(self, message: str, count: int = 1) -> None:
         self.skipped.append(message)
+        self.skipped_count += count
         print(f"skipped {message}", file=sys.stderr)
 
 
@@ -260,8 +262,9 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
                                              "frames": frames})
     if args.per_frame_json:
         report.files.append(str(out / "frames.json"))
-    if not args.no_draw:
-        report.files.append(str(out / "*_pose.jpg"))
+    if not args.no_draw and report.done:
+        report.files.append(str(out / (f"{inputs.stems[0]}_pose.jpg" if len(files) == 1
+                                       else "*_pose.jpg")))
     return report
 
 
@@ -314,7 +317,7 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     report.inputs = max(report.inputs, report.done + len(reader.bad_frames))
     if reader.bad_frames:
         report.skip(f"{path}: {len(reader.bad_frames)} unreadable frame(s): "
-                    f"{describe_frames(reader.bad_frames)}")
+                    f"{describe_frames(reader.bad_frames)}", count=len(reader.bad_frames))
     if not report.done:
         raise InputError(f"{path}: the video has no readable frames")
     report.files.insert(0, str(results.path))
@@ -326,18 +329,19 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     return report
 
 
-def print_summary(report: Report, seconds: float) -> None:
+def print_summary(report: Report, seconds: float, command: str = "infer") -> None:
     from heatpose.progress import format_duration, format_table
 
     rate = report.done / seconds if seconds > 0 else 0.0
     rows = [(f"{report.unit} done", f"{report.done} of {report.inputs}"),
-            ("skipped", str(len(report.skipped))),
+            ("skipped", str(report.skipped_count)),
             ("people", str(report.people)),
             ("time", f"{format_duration(seconds)} ({rate:.2f} {report.unit}/s)")]
     rows += [("wrote", f) for f in report.files] + [("note", n) for n in report.notes]
     print(format_table(rows, right=False))
     if report.skipped:
-        print(f"heatpose infer: {len(report.skipped)} input(s) skipped (listed above); "
+        what = "frame(s)" if report.unit == "frames" else "input(s)"
+        print(f"heatpose {command}: {report.skipped_count} {what} skipped (listed above); "
               "every other result was written", file=sys.stderr)
 
 
@@ -365,9 +369,10 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
-    print(f"heatpose infer: device {describe_device(device, args.device)}", file=sys.stderr)
+    command = getattr(args, "command", None) or "infer"     # also run by heatpose demo
+    print(f"heatpose {command}: device {describe_device(device, args.device)}", file=sys.stderr)
     pipe = make_pipeline(args, device)
     report = run_video(pipe, source, out, args) if video else \
         run_images(pipe, files, out, args, det)
-    print_summary(report, time.monotonic() - start)
+    print_summary(report, time.monotonic() - start, command)
     return 1 if report.skipped else 0
