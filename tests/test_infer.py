@@ -194,6 +194,10 @@ def test_people_draw_and_save_themselves(tiny_checkpoint, data_dir, tmp_path):
     assert drawn.shape == people.image.shape and np.abs(drawn.astype(int) - people.image).max() > 0
     recs = json.loads(people.save(tmp_path / "pose.json").read_text())
     assert len(recs) == 1 and len(recs[0]["keypoints"]) == 51
+    # COCO results eval can take: the COCO number of the file as image_id, and its name
+    assert recs[0]["image_id"] == int(image.stem) and recs[0]["file_name"] == image.name
+    array_recs = json.loads(pipe(people.image).save(tmp_path / "a.json", image_id=7).read_text())
+    assert array_recs[0]["image_id"] == 7 and "file_name" not in array_recs[0]
     thin = people.draw(kpt_thr=0.0, thickness=1, radius=1, show_boxes=False)
     thick = people.draw(kpt_thr=0.0, thickness=6, radius=8, show_box_scores=True)
     changed = [np.count_nonzero(np.any(d != people.image, axis=2)) for d in (thin, thick)]

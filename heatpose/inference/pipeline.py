@@ -39,7 +39,8 @@ class People:
     image px (x, y); scores (N, K); visibility (N, K) for visibility-head models, else None.
 
     ``image`` (the BGR image) and ``schema`` (the model's keypoint schema) let the result
-    draw and save itself; ``track_ids`` (N,) are set by tracking."""
+    draw and save itself; ``track_ids`` (N,) are set by tracking; ``source`` is the image
+    file's path when the pipeline read it from one."""
 
     boxes: np.ndarray
     box_scores: np.ndarray
@@ -52,6 +53,7 @@ class People:
     image: Optional[np.ndarray] = None
     schema: Any = None
     track_ids: Optional[np.ndarray] = None
+    source: Optional[str] = None
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -143,14 +145,23 @@ class People:
                           box_scores=self.box_scores if show_boxes and show_box_scores
                           else None)
 
-    def save(self, path: Union[str, Path], **draw_options: Any) -> Path:
+    def save(self, path: Union[str, Path], image_id: Any = None, **draw_options: Any) -> Path:
         """Write the drawing (``.jpg``, ``.png``, ...) or the COCO results (``.json``) to
-        ``path`` (atomically: a temporary file renamed into place). Returns the path."""
+        ``path`` (atomically: a temporary file renamed into place). Returns the path.
+
+        The results carry ``image_id`` (default: the number a COCO file name is, as
+        ``heatpose infer`` assigns it, else 0) and the image's ``file_name`` when the pipeline
+        read it from a file, so that ``heatpose eval`` takes the file as it is."""
         from heatpose.inference.outputs import write_image, write_json
 
         path = Path(path)
         if path.suffix.lower() == ".json":
-            write_json(path, self.to_records())
+            if image_id is None:
+                from heatpose.inference.media import assign_image_ids
+
+                image_id = assign_image_ids([Path(self.source)])[0] if self.source else 0
+            write_json(path, self.to_records(
+                image_id, file_name=Path(self.source).name if self.source else None))
         else:
             write_image(path, self.draw(**draw_options))
         return path
@@ -282,13 +293,14 @@ class Pipeline:
             return_heatmaps=return_heatmaps)
         people, start = [], 0
         schema = getattr(self.model, "schema", None)
-        for image, b, s, n in zip(read, boxes, all_scores, counts):
+        for given, image, b, s, n in zip(batch, read, boxes, all_scores, counts):
             sl = slice(start, start + n)
             start += n
             found = People(b, s, result.keypoints[sl], result.scores[sl],
                            None if result.visibility is None else result.visibility[sl],
                            None if result.heatmaps is None else result.heatmaps[sl],
-                           result.centers[sl], result.scales[sl], image=image, schema=schema)
+                           result.centers[sl], result.scales[sl], image=image, schema=schema,
+                           source=str(given) if isinstance(given, (str, Path)) else None)
             if self.nms_thr is not None:
                 found = found.suppress_duplicates(self.nms_thr)
             people.append(found)
