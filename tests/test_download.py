@@ -144,15 +144,15 @@ def test_download_success_records_and_reuses(server, ckpt, tmp_path, monkeypatch
     assert server.requests == [("/models/" + name, None, None)]       # fetched once
 
 
-def test_offline_error_names_url_once_and_destination(tmp_path):
+def test_offline_error_names_url_once_and_destination(tmp_path, capsys):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()                                   # nothing listens there now
     url = f"http://127.0.0.1:{port}/models/w-0123abcd.pth"
     with pytest.raises(DownloadError) as err:
-        download(url, tmp_path, progress=False)
-    msg = str(err.value)
+        download(url, tmp_path, progress=True)
+    msg = str(err.value) + capsys.readouterr().err     # what the user sees, all together
     assert msg.count(url) == 1 and str(tmp_path / "w-0123abcd.pth") in msg
     assert "\n" not in msg and not (tmp_path / "w-0123abcd.pth").exists()
 

@@ -133,8 +133,6 @@ def _use(dest: Path, verdict: Any, progress: bool) -> Path:
 def _download_locked(url: str, dest: Path, expected: Optional[str], progress: bool,
                      bad: Optional[str]) -> None:
     part = part_path(dest)
-    if progress:
-        sys.stderr.write(f"Downloading {url} to {dest}\n")
     also = f"{bad[0].upper()}{bad[1:]}; " if bad else ""
     try:
         headers = _fetch(url, dest, progress)
@@ -228,6 +226,9 @@ def _fetch(url: str, dest: Path, show_progress: bool) -> Dict[str, Any]:
             response = _open(url)
             head = _headers_of(response)
     total = offset + head["length"] if head["length"] is not None else None
+    if show_progress:        # once connected: an offline error names the URL only once
+        sys.stderr.write(f"Downloading {url} to {dest}" +
+                         (f" (resuming at {offset / 1e6:.1f} MB)" if offset else "") + "\n")
     if not offset:
         write_record(info_path, {"url": url, "etag": head["etag"],
                                       "last_modified": head["last_modified"], "total": total})
