@@ -44,8 +44,9 @@ def test_help_is_plain_text_with_examples(command, capsys):
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
     assert "`" not in text and ":func:" not in text and ":class:" not in text
-    if command in ("demo", "infer", "test", "eval"):
-        assert "examples:" in text or "\n    heatpose " in text
+    if command in ("demo", "infer", "test", "eval", "weights"):
+        assert "\nexamples:\n  heatpose " in text
+        assert max(len(line) for line in text.splitlines()) <= 100     # wrapped lines
 
 
 def test_top_level_help_lists_every_command(capsys):

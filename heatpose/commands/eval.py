@@ -19,14 +19,15 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eval", help="evaluate a COCO keypoint result file (OKS AP/AR)", epilog=EXAMPLES,
         description="Evaluate COCO keypoint results (a JSON list of {image_id, category_id, "
-                    "keypoints, score}, as heatpose infer and heatpose test write them) "
-                    "against a COCO-style annotation file, exactly as MMPose 1.3.2's "
+                    "keypoints, score},\nas heatpose infer and heatpose test write them) "
+                    "against a COCO-style annotation file,\nexactly as MMPose 1.3.2's "
                     "CocoMetric / xtcocotools compute AP and AR.\n\n" + __doc__.split("\n\n")[1])
     p.add_argument("--ann", metavar="GT_FILE", help="COCO-style annotation JSON")
     p.add_argument("--pred", metavar="PRED_FILE", help="COCO keypoint results JSON")
-    p.add_argument("--dataset", choices=sorted(COCO_STYLE),
-                   help="keypoint set (sigmas, use_area, CrowdPose E/M/H); default: inferred "
-                        "from the keypoint count")
+    p.add_argument("--dataset", choices=sorted(COCO_STYLE), metavar="NAME",
+                   help="keypoint set (sigmas, use_area, CrowdPose E/M/H): "
+                        f"{', '.join(sorted(COCO_STYLE))}; default: inferred from the "
+                        "keypoint count")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--posetrack", nargs=2, metavar=("GT_DIR", "PRED_DIR"),
                    help="PoseTrack18 per-sequence JSON folders: per-joint AP and MOTA, MOTP, "

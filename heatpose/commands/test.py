@@ -1,11 +1,6 @@
 """``heatpose test NAME``: run a zoo model over its dataset's test split and score it as the
 model zoo did (MMPose 1.3.2's test evaluator), next to the zoo's published numbers.
 
-    heatpose test td-hm_res50_8xb64-210e_coco-256x192 --checkpoint res50.pth --data-root data/coco
-    heatpose test res50_coco_256x192 --data-root data/coco \\
-        --det-file data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json
-    heatpose test NAME --ann-file val.json --img-prefix images/ --json
-
 ``--data-root`` is the dataset's folder (what MMPose configs call ``data/coco/``): the test
 annotation file and images are found where the preset's MMPose config puts them under it (see
 heatpose/evaluation/testing.py). Boxes are the ground truth unless ``--det-file`` gives COCO
@@ -14,6 +9,12 @@ detection results (all person boxes, score threshold 0.0, as MMPose tests). Writ
 rescored poses left after OKS-NMS, as MMPose writes them) and ``<out>/metrics.json``.
 COCO-style metrics carry the short names of ``heatpose eval`` and the training logs (AP, AP50,
 AP75, APm, APl, AR, AR50, AR75, ARm, ARl).
+
+examples:
+  heatpose test td-hm_res50_8xb64-210e_coco-256x192 --checkpoint res50.pth --data-root data/coco
+  heatpose test res50_coco_256x192 --data-root data/coco \\
+      --det-file data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json
+  heatpose test NAME --ann-file val.json --img-prefix images/ --json
 """
 from __future__ import annotations
 
