@@ -7,6 +7,7 @@ NAME is a model-zoo preset (its MMPose training settings) or a config file writt
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, List
 
@@ -36,8 +37,9 @@ def register(subparsers: Any) -> None:
                         "(optim.auto_scale_lr; off by default, as MMPose)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from WORK_DIR/latest.pth (or the given checkpoint)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                   help="cpu or cuda (default cpu)")
+    from heatpose.cli import add_device_arg
+
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 
@@ -72,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
     data_root = Path(args.data_root)
     if not data_root.is_dir():
         raise InputError(f"--data-root {data_root}: no such folder")
+    from heatpose.device import describe_device, resolve_device
+
+    requested, device = args.device, resolve_device(args.device)   # auto -> cuda, mps or cpu
+    args.device = device.type
     info = init_distributed(args.device)
+    if info.is_main:
+        print(f"heatpose train: device {describe_device(device, requested)}", file=sys.stderr)
     try:
         work_dir = Path(args.work_dir)
         if info.is_main:
