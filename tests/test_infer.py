@@ -271,3 +271,16 @@ def test_video_writer_reports_its_codec(codec, tmp_path):
     while cap.read()[0]:
         frames += 1
     assert frames == 3
+
+
+def test_folder_of_folders_points_to_a_recursive_glob(tmp_path):
+    from heatpose.errors import InputError
+    from heatpose.inference.media import expand_images
+
+    for seq in ("s1", "s2"):                       # PoseTrack-style: frames in subfolders
+        (tmp_path / seq).mkdir()
+        (tmp_path / seq / "000001.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match=r"folder holds no images.*quote a glob"):
+        expand_images(str(tmp_path))
+    hint = f"{tmp_path}/**/*.jpg"
+    assert [p.parent.name for p in expand_images(hint)] == ["s1", "s2"]

@@ -43,7 +43,10 @@ def expand_images(spec: str) -> List[Path]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise InputError(f"{spec}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            nested = any(p.is_dir() for p in path.iterdir())
+            raise InputError(f"{spec}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                             + (f"; for its subfolders too, quote a glob: '{path / '**' / '*.jpg'}'"
+                                if nested else ""))
         return files
     if path.is_file():
         return [path]
