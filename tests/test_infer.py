@@ -4,7 +4,12 @@ rest, unique names per input file, drawing options and the result object."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -284,3 +289,35 @@ def test_folder_of_folders_points_to_a_recursive_glob(tmp_path):
         expand_images(str(tmp_path))
     hint = f"{tmp_path}/**/*.jpg"
     assert [p.parent.name for p in expand_images(hint)] == ["s1", "s2"]
+
+
+@pytest.mark.slow
+def test_readme_pipeline_block_runs_as_written(tmp_path):
+    """README's "Pipeline" example, verbatim, in a fresh interpreter: the recipe's checkpoint
+    URL points at a local file:// checkpoint (tests never reach the internet)."""
+    import torch
+
+    from heatpose.models.build import RandomWeightsWarning, build_model
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    section = text[text.index("## Pipeline"):]
+    (block,) = re.findall(r"```python\n(.+?)\n```", section[:section.index("\n## ", 1)], re.S)
+    name = re.search(r'Pipeline\(model="([^"]+)"', block).group(1)
+    torch.manual_seed(0)
+    with pytest.warns(RandomWeightsWarning):
+        model = build_model(name)
+    served = tmp_path / "res50_coco.pth"
+    torch.save({"state_dict": model.state_dict()}, served)
+    prelude = ("import heatpose.recipes as r\n"
+               f"object.__setattr__(r.get_recipe({name!r}), 'checkpoint_url', "
+               f"{served.as_uri()!r})\n")
+    env = {**os.environ, "HEATPOSE_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", prelude + block],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[0] == "(1, 17, 2)"
+    assert cv2.imread(str(tmp_path / "astronaut_pose.jpg")).shape == (512, 512, 3)
+    (rec,) = json.loads((tmp_path / "astronaut_pose.json").read_text())
+    assert rec["file_name"] == "astronaut.jpg" and len(rec["keypoints"]) == 51
