@@ -321,3 +321,22 @@ def test_readme_pipeline_block_runs_as_written(tmp_path):
     assert cv2.imread(str(tmp_path / "astronaut_pose.jpg")).shape == (512, 512, 3)
     (rec,) = json.loads((tmp_path / "astronaut_pose.json").read_text())
     assert rec["file_name"] == "astronaut.jpg" and len(rec["keypoints"]) == 51
+
+
+def test_non_finite_model_output_is_skipped_and_named(tiny_checkpoint, tmp_path, capsys):
+    import torch
+
+    from heatpose.models.build import load_model, save_model
+
+    model = load_model(tiny_checkpoint)
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.fill_(float("nan"))                  # what a diverged run's weights give
+    broken = save_model(model, tmp_path / "nan.pth") or tmp_path / "nan.pth"
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.full((64, 48, 3), 128, np.uint8))
+    out = tmp_path / "o"
+    assert infer(image, "--checkpoint", broken, "--whole-image", "--out", out) == 1
+    err = capsys.readouterr().err
+    assert "a.png: the model gave non-finite keypoints or scores (NaN/Inf)" in err
+    assert json.loads((out / "predictions.json").read_text()) == []     # no NaN in the JSON

@@ -90,6 +90,9 @@ class People:
         if not len(self) or not sigmas or self.scales is None:
             return self
         kpts = np.concatenate([self.keypoints, self.scores[..., None]], axis=2)
+        if not np.isfinite(kpts).all():
+            raise HeatposeError("the model gave non-finite keypoints or scores (NaN/Inf); its "
+                                "weights are probably broken (a diverged training run?)")
         areas = np.prod(np.asarray(self.scales, np.float32), axis=1)
         scores = list(self.instance_scores)            # numpy float32 scalars, as MMPose
         return self.select(oks_nms(kpts.astype(np.float32), np.array(scores), areas, thr,
