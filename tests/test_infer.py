@@ -332,7 +332,8 @@ def test_non_finite_model_output_is_skipped_and_named(tiny_checkpoint, tmp_path,
     with torch.no_grad():
         for p in model.head.parameters():
             p.fill_(float("nan"))                  # what a diverged run's weights give
-    broken = save_model(model, tmp_path / "nan.pth") or tmp_path / "nan.pth"
+    broken = tmp_path / "nan.pth"
+    save_model(model, broken)
     image = tmp_path / "a.png"
     cv2.imwrite(str(image), np.full((64, 48, 3), 128, np.uint8))
     out = tmp_path / "o"
