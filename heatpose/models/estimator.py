@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -163,6 +163,11 @@ class TopdownPredictor:
                           hm if return_heatmaps else None)
 
 
+def _split(out: Any) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """A head's output -> (heatmaps, visibility or None)."""
+    return (out[0], out[1]) if isinstance(out, tuple) else (out, None)
+
+
 class TopdownEstimator(TopdownPredictor, nn.Module):
     """A top-down heatmap pose model.
 
@@ -209,10 +214,7 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
 
     def forward_all(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """(N, 3, H, W) -> (heatmaps (N, K, h, w), visibility probabilities (N, K) or None)."""
-        out = self.head(self.backbone(x))
-        if isinstance(out, tuple):
-            return out[0], out[1]
-        return out, None
+        return _split(self.head(self.backbone(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised RGB batch -> raw heatmaps (N, K, h, w)."""
@@ -224,16 +226,20 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
         return (x - self.pixel_mean) / self.pixel_std
 
     @torch.no_grad()
-    def forward_test(self, x: torch.Tensor, flip_test: Optional[bool] = None
+    def forward_test(self, x: torch.Tensor, flip_test: Optional[bool] = None,
+                     network: Optional[Callable[[torch.Tensor], Any]] = None
                      ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Test-time forward with the flip test as one batched pass.
 
-        Returns flip-averaged heatmaps (N, K, h, w) and visibility (N, K) or None."""
+        ``network``: what maps the batch to heatmaps (or (heatmaps, visibility)); default
+        backbone + head. Returns flip-averaged heatmaps (N, K, h, w) and visibility (N, K)
+        or None."""
         flip = self.flip_test if flip_test is None else flip_test
+        run = self.forward_all if network is None else (lambda t: _split(network(t)))
         if not flip:
-            return self.forward_all(x)
+            return run(x)
         n = x.shape[0]
-        heatmaps, vis = self.forward_all(torch.cat([x, x.flip(-1)], dim=0))
+        heatmaps, vis = run(torch.cat([x, x.flip(-1)], dim=0))
         hm_flip = flip_heatmaps(heatmaps[n:], self.flip_indices, flip_mode=self.codec.flip_mode,
                                 shift=self.flip_shift)
         heatmaps = (heatmaps[:n] + hm_flip) * 0.5
@@ -248,11 +254,18 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
         return 8 if self.pixel_mean.device.type == "cpu" else 64
 
     def infer_batch(self, crops: np.ndarray, flip_test: bool) -> BatchOutput:
-        """uint8 BGR crops (N, H, W, 3) -> flip-averaged heatmaps and visibility (numpy)."""
+        """uint8 BGR crops (N, H, W, 3) -> flip-averaged heatmaps and visibility (numpy),
+        through the BN-folded (channels-last on CPU) copy of the network."""
+        from heatpose.inference.backends_torch import inference_network
+
         was_training = self.training
         self.eval()
+        net, channels_last = inference_network(self)
         with torch.inference_mode():
-            hm, vis = self.forward_test(self.normalize(torch.from_numpy(crops)), flip_test)
+            x = self.normalize(torch.from_numpy(crops))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            hm, vis = self.forward_test(x, flip_test, network=net)
         self.train(was_training)
         return BatchOutput(hm.float().cpu().numpy(),
                            None if vis is None else vis.float().cpu().numpy())
