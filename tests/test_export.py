@@ -1,6 +1,7 @@
-"""ONNX export: every reference model exported with the flip test and decoding inside the graph
-runs through ONNX Runtime (OnnxEstimator.predict) to MMPose 1.3.2's end-to-end outputs within
-the parity tolerances; the graph passes onnx.checker; the file alone describes the model.
+"""ONNX export: every reference model, exported either with the flip test and decoding inside
+the graph or as the default CPU backend (heatmaps graph), runs through ONNX Runtime
+(OnnxEstimator.predict) to MMPose 1.3.2's end-to-end outputs within the parity tolerances; the
+graph passes onnx.checker; the file alone describes the model.
 Small-model tests cover the other graph options (no flip, fixed batch, heatmaps only) against
 the PyTorch estimator."""
 from __future__ import annotations
@@ -17,12 +18,22 @@ from heatpose.codecs import codec_from_dict
 from heatpose.codecs.decode_torch import decode_torch
 from heatpose.errors import InputError
 from heatpose.export import export_onnx, read_onnx_metadata
+from heatpose.inference.backends import as_backend
 from heatpose.inference.onnx_backend import OnnxEstimator
 from test_parity import FIXTURES, build_from_fixture, close
 
 # end-to-end images of each fixture run here (the first three: 4 of its 13 boxes, one of them
 # the astronaut) to keep the 6 exports + runs within the test-time budget
 E2E_IMAGES = 3
+
+
+# how each reference model is exported: "graph" = flip test and decoding inside the graph;
+# "runtime" = the default CPU backend (as_backend: heatmaps graph, flip and decode around it)
+GRAPH_MODELS = ("dark", "udp", "jhmdb")
+
+
+def _mode(name: str) -> str:
+    return "graph" if any(k in name for k in GRAPH_MODELS) else "runtime"
 
 
 @pytest.fixture(scope="module", params=[p.name for p in FIXTURES] or ["<none>"])
@@ -32,8 +43,12 @@ def exported(request, weights_rule, tmp_path_factory):
         pytest.skip(f"no reference fixtures in {REFERENCE}")
     f = dict(np.load(path))
     model = build_from_fixture(f, weights_rule)
-    out = export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx", flip_test=True,
-                      decode=True, check=False)      # checked below
+    folder = tmp_path_factory.mktemp("onnx")
+    if _mode(request.param) == "runtime":
+        runner = as_backend(model, "onnxruntime", cache=folder)
+        return f, model, runner.path, runner
+    out = export_onnx(model, folder / "model.onnx", flip_test=True, decode=True,
+                      check=False)      # checked below
     return f, model, out, OnnxEstimator(out, threads=torch.get_num_threads())
 
 
@@ -44,9 +59,10 @@ def test_graph_passes_checker_and_carries_the_model(exported):
     assert meta["codec"] == model.codec.to_dict()
     assert meta["input_size"] == list(model.input_size)
     assert meta["flip_indices"] == json.loads(str(f["meta_json"]))["flip_indices"]
+    inside = _mode(str(meta["model_name"])) == "graph"
     assert meta["graph"]["outputs"] == ["heatmaps"] + (["visibility"] if "vis" in f else []) \
-        + ["keypoints", "scores"]
-    assert (meta["graph"]["flip_test"], meta["graph"]["decode"]) == (True, True)
+        + (["keypoints", "scores"] if inside else [])
+    assert (meta["graph"]["flip_test"], meta["graph"]["decode"]) == (inside, inside)
     assert runner.codec.to_dict() == model.codec.to_dict()
     assert (runner.input_size, runner.flip_shift) == (model.input_size, model.flip_shift)
 
@@ -170,3 +186,23 @@ def test_export_command_writes_a_self_describing_file(tiny_checkpoint, tmp_path,
     assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out",
                  str(tmp_path / "m.pt")]) == 2
     assert "m.pt: the output file name must end in .onnx" in capsys.readouterr().err
+
+
+def test_pipeline_and_infer_run_an_onnx_file(tiny, tmp_path):
+    import cv2
+
+    from heatpose.cli import main
+    from heatpose.inference.pipeline import Pipeline
+
+    path = export_onnx(tiny, tmp_path / "tiny.onnx", decode=True)
+    people = Pipeline(model=str(path), detector=None)(_image(), bboxes=BOXES)
+    want = tiny.predict(_image(), BOXES)
+    np.testing.assert_allclose(people.scores, want.scores, rtol=1e-4)
+    np.testing.assert_allclose(people.keypoints, want.keypoints, atol=1e-3)
+    image = tmp_path / "img.png"
+    cv2.imwrite(str(image), _image())
+    out = tmp_path / "out"
+    assert main(["infer", str(image), "--onnx", str(path), "--whole-image", "--no-draw",
+                 "--out", str(out), "--quiet"]) == 0
+    records = json.loads((out / "predictions.json").read_text())
+    assert len(records) == 1 and len(records[0]["keypoints"]) == 17 * 3

@@ -58,6 +58,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help=f"zoo model name (default: the model a heatpose --checkpoint "
                    f"describes, else {DEFAULT_MODEL})")
     p.add_argument("--checkpoint", help="weights file (default: download the zoo checkpoint)")
+    p.add_argument("--onnx", metavar="FILE", help="run a `heatpose export` .onnx file with "
+                   "ONNX Runtime instead of --model/--checkpoint")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default=None,
+                   help="inference backend (default auto: ONNX Runtime on CPU, PyTorch on GPU)")
     boxes = p.add_mutually_exclusive_group()
     boxes.add_argument("--detector", default="yolox-nano", choices=["yolox-nano"],
                        help="person detector (default yolox-nano, needs onnxruntime)")
@@ -115,11 +119,14 @@ def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
     from heatpose.inference.pipeline import Pipeline
 
     detector: Any = None if (args.whole_image or args.det_file) else args.detector
-    return Pipeline(model=args.model, detector=detector, checkpoint=args.checkpoint,
+    onnx = getattr(args, "onnx", None)
+    if onnx and (args.model or args.checkpoint):
+        raise InputError("--onnx FILE replaces --model and --checkpoint: give one or the other")
+    return Pipeline(model=onnx or args.model, detector=detector, checkpoint=args.checkpoint,
                     device=device if device is not None else args.device,
                     detector_model=args.detector_model, det_score_thr=args.det_thr,
                     batch_size=args.batch_size, flip_test=False if args.no_flip else None,
-                    nms_thr=args.nms_thr)
+                    nms_thr=args.nms_thr, backend=getattr(args, "backend", None))
 
 
 def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:

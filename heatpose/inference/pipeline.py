@@ -216,6 +216,9 @@ class Pipeline:
         det_score_thr: detector score threshold.
         batch_size: crops per forward pass (x2 with flip test); default: 8 on CPU, 64 on GPU.
         flip_test: None = the model's setting.
+        backend: 'auto' (default: ONNX Runtime on CPU, PyTorch on GPU), 'torch' or
+            'onnxruntime' (see heatpose.inference.backends). ``model`` may also be a
+            ``.onnx`` file written by ``heatpose export``.
         nms_thr: OKS-NMS threshold applied to each image's people (``heatpose infer`` uses
             0.9, as ``heatpose test`` and MMPose's CocoMetric); None = one person per box.
     """
@@ -224,19 +227,28 @@ class Pipeline:
                  detector: Any = DEFAULT_DETECTOR, checkpoint: Optional[Union[str, Path]] = None,
                  device: Any = DEFAULT_DEVICE, detector_model: Optional[Union[str, Path]] = None,
                  det_score_thr: float = DET_SCORE_THR, batch_size: Optional[int] = None,
-                 flip_test: Optional[bool] = None, nms_thr: Optional[float] = None) -> None:
+                 flip_test: Optional[bool] = None, nms_thr: Optional[float] = None,
+                 backend: Optional[str] = None) -> None:
         from heatpose.device import resolve_device
 
         if batch_size is not None and int(batch_size) < 1:
             raise InputError(f"batch_size={batch_size}: must be at least 1")
         if not 0.0 <= float(det_score_thr) <= 1.0:
             raise InputError(f"det_score_thr={det_score_thr}: must be in [0, 1]")
+        if isinstance(model, (str, Path)) and str(model).lower().endswith(".onnx"):
+            from heatpose.inference.backends import load_runner
+
+            model = load_runner(model)          # a `heatpose export` file (ONNX Runtime, CPU)
         if model is None or isinstance(model, str):
             self.device = resolve_device(device)
             model = _load_pose_model(model, checkpoint, self.device)
         else:
-            self.device = next(model.parameters()).device
+            self.device = next(model.parameters()).device if hasattr(model, "parameters") \
+                else resolve_device("cpu")
         self.model = model.eval()
+        from heatpose.inference.backends import DEFAULT_BACKEND, as_backend
+
+        self.model = as_backend(self.model, backend or DEFAULT_BACKEND)
         self.detect = _make_detector(detector, None if detector_model is None
                                      else str(detector_model), self.device.type,
                                      det_score_thr)
