@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HEATPOSE_TEST_DATA", ROOT.parent / "shared")).resolve()
 DATA = SHARED / "data"
 REFERENCE = SHARED / "reference"
+
+# hypothesis keeps its example database and caches in ./.hypothesis unless told otherwise: the
+# property tests must not write into the repository
+try:
+    from hypothesis.configuration import set_hypothesis_home_dir
+except ImportError:                         # the fuzz tests skip without hypothesis
+    pass
+else:
+    set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "heatpose-hypothesis"))
 
 _REASON = (f"shared test data not found at {SHARED} (set HEATPOSE_TEST_DATA to the folder "
            "holding data/ and reference/)")
@@ -34,8 +44,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(f"heatpose: {missing} tests skipped: {_REASON}")
 
 
-# default output folders of the CLI: a test that forgets --out / tmp_path would leave them here
-_DEFAULT_OUTPUTS = ("heatpose_out", "heatpose_demo", "heatpose_test")
+# default output folders of the CLI (a test that forgets --out / tmp_path would leave them here)
+# and hypothesis's folder
+_DEFAULT_OUTPUTS = ("heatpose_out", "heatpose_demo", "heatpose_test", ".hypothesis")
 _LEFT_BEFORE: set = set()
 
 
@@ -52,7 +63,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     new = sorted(_left_behind() - _LEFT_BEFORE)
     if new:
         print(f"\nheatpose: the tests left output folders behind: {', '.join(new)} "
-              "(give every CLI call an --out under tmp_path)")
+              "(give every CLI call an --out under tmp_path; hypothesis: see conftest.py)")
         session.exitstatus = 1
 
 
