@@ -37,13 +37,14 @@ def tests_dir(data_dir) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, weights_rule):
     """name -> a heatpose checkpoint of the model with the reference's deterministic weights."""
-    from heatpose.models.build import build_model, save_model
+    from heatpose.models.build import RandomWeightsWarning, build_model, save_model
 
     made = {}
 
     def make(name: str) -> str:
         if name not in made:
-            model = build_model(name)
+            with pytest.warns(RandomWeightsWarning):     # replaced by the reference's weights
+                model = build_model(name)
             sd = model.state_dict()
             model.load_state_dict(weights_rule([(k, tuple(v.shape)) for k, v in sd.items()]),
                                   strict=True)
