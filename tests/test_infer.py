@@ -341,3 +341,37 @@ def test_non_finite_model_output_is_skipped_and_named(tiny_checkpoint, tmp_path,
     err = capsys.readouterr().err
     assert "a.png: the model gave non-finite keypoints or scores (NaN/Inf)" in err
     assert json.loads((out / "predictions.json").read_text()) == []     # no NaN in the JSON
+
+
+def test_results_file_is_complete_at_every_flush_and_rewritten_less_as_it_grows(tmp_path,
+                                                                             monkeypatch):
+    import types
+
+    import heatpose.inference.outputs as outputs
+
+    clock = [0.0]
+    monkeypatch.setattr(outputs, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    writes = []
+    real = outputs.write_json
+
+    def write(path, obj):                          # each rewrite: 0.25 s per record
+        writes.append(len(obj))
+        clock[0] += 0.25 * len(obj)
+        return real(path, obj)
+
+    monkeypatch.setattr(outputs, "write_json", write)
+    results = outputs.ResultsFile(tmp_path / "r.json", every=1.0)
+    results.add([{"a": 1}])                        # on disk at once: took 0.25 s
+    assert json.loads(results.path.read_text()) == [{"a": 1}] and writes == [1]
+    for step, expected in ((1, [1]),              # 1 s < 20 x 0.25 s: not yet
+                           (4, [1, 3]),           # 5 s: rewritten, took 0.75 s
+                           (10, [1, 3]),          # 10 s < 20 x 0.75 s: not yet
+                           (5, [1, 3, 5])):       # 15 s: rewritten
+        clock[0] += step
+        results.add([{"a": len(results.records) + 1}])
+        assert writes == expected
+        assert len(json.loads(results.path.read_text())) == expected[-1]   # always complete
+    results.add([{"a": 6}])
+    results.close()                                # the end: always written
+    assert writes == [1, 3, 5, 6] and len(json.loads(results.path.read_text())) == 6
+    assert not list(tmp_path.glob(".*tmp*"))

@@ -71,22 +71,29 @@ class ResultsFile:
     """A JSON list written as it grows: ``add(records)``, then ``close()``.
 
     The file exists (possibly ``[]``) from the first :meth:`flush` on and always holds a
-    complete JSON list of everything added up to the last flush."""
+    complete JSON list of everything added up to the last flush. It is rewritten at most every
+    ``every`` seconds, and less often as it grows: rewriting takes at most ``1 / SLOWDOWN`` of
+    the run's time (an hour of video makes a file of hundreds of MB)."""
+
+    SLOWDOWN = 20
 
     def __init__(self, path: PathLike, every: float = 10.0) -> None:
         self.path = Path(path)
         self.records: List[dict] = []
         self.every = every
+        self._wait = every
         self._last = float("-inf")
 
     def add(self, records: List[dict]) -> None:
         self.records.extend(records)
-        if time.monotonic() - self._last >= self.every:
+        if time.monotonic() - self._last >= self._wait:
             self.flush()
 
     def flush(self) -> None:
+        start = time.monotonic()
         write_json(self.path, self.records)
         self._last = time.monotonic()
+        self._wait = max(self.every, self.SLOWDOWN * (self._last - start))
 
     def close(self) -> Path:
         self.flush()
