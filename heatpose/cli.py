@@ -198,7 +198,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        print("interrupted", file=sys.stderr)
+        print(f"heatpose {name}: interrupted", file=sys.stderr)
         return 130
     except HeatposeError as exc:
         if debug:

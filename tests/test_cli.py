@@ -113,6 +113,13 @@ def test_unexpected_errors_are_one_line_unless_debug(monkeypatch, capsys):
     with pytest.raises(ZeroDivisionError):
         main(["eval", "--ann", "a.json", "--pred", "b.json", "--debug"])
 
+    def ctrl_c(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(eval_command, "run", ctrl_c)
+    assert main(["eval", "--ann", "a.json", "--pred", "b.json"]) == 130
+    assert capsys.readouterr().err == "heatpose eval: interrupted\n"
+
 
 def test_closed_pipe_ends_quietly():
     proc = subprocess.Popen([PY, "-m", "heatpose", "zoo", "--json"], stdout=subprocess.PIPE,
