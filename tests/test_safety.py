@@ -143,6 +143,7 @@ def test_payloads_inside_a_valid_checkpoint_stay_inert(container, tiny_payload, 
     assert (tmp_path / "out" / "predictions.json").is_file()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")   # making the archive
 def test_torchscript_archive_is_refused(tmp_path, capsys, image):
     marker = tmp_path / "marker"
     path = tmp_path / "scripted.pth"
