@@ -64,6 +64,7 @@ def test_top_level_help_lists_every_command(capsys):
     (["infer", "x.jpg", "--line-width", "0"], "--line-width"),
     (["infer", "x.jpg", "--nms-thr", "-1"], "--nms-thr"),
     (["infer", "x.jpg", "--device", "gpu"], "--device"),
+    (["infer", "x.jpg", "--onnx", "model.pth"], "--onnx model.pth: expected a .onnx file"),
     (["test", "res50_coco_256x192", "--workers", "-1"], "--workers"),
     (["test", "res50_coco_256x192", "--batch-size", "two"], "--batch-size"),
     (["nosuchcommand"], "invalid choice"),

@@ -115,13 +115,22 @@ class Report:
         print(f"skipped {message}", file=sys.stderr)
 
 
+def check_model_args(args: argparse.Namespace) -> Optional[str]:
+    """The --onnx file, after checking it goes with the other model options."""
+    onnx = getattr(args, "onnx", None)
+    if onnx and (args.model or args.checkpoint):
+        raise InputError("--onnx FILE replaces --model and --checkpoint: give one or the other")
+    if onnx and not str(onnx).lower().endswith(".onnx"):
+        raise InputError(f"--onnx {onnx}: expected a .onnx file written by heatpose export (a "
+                         "PyTorch checkpoint goes with --checkpoint)")
+    return onnx
+
+
 def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
     from heatpose.inference.pipeline import Pipeline
 
     detector: Any = None if (args.whole_image or args.det_file) else args.detector
-    onnx = getattr(args, "onnx", None)
-    if onnx and (args.model or args.checkpoint):
-        raise InputError("--onnx FILE replaces --model and --checkpoint: give one or the other")
+    onnx = check_model_args(args)
     return Pipeline(model=onnx or args.model, detector=detector, checkpoint=args.checkpoint,
                     device=device if device is not None else args.device,
                     detector_model=args.detector_model, det_score_thr=args.det_thr,
@@ -357,6 +366,7 @@ def run(args: argparse.Namespace) -> int:
     from heatpose.inference.media import expand_images, is_video
 
     start = time.monotonic()
+    check_model_args(args)
     device = resolve_device(args.device)
     source = Path(args.input)
     video = source.is_file() and is_video(source)
