@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -76,8 +77,12 @@ def onnx_runner_of(model: Any, cache: Optional[PathLike] = None,
         runner = _RUNNERS[key]
     else:
         if not path.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            export_onnx(model, path, check=False)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                export_onnx(model, path, check=False)
+            except OSError:              # a read-only cache: export for this process only
+                path = Path(tempfile.mkdtemp(prefix="heatpose-onnx-")) / path.name
+                export_onnx(model, path, check=False)
         runner = OnnxEstimator(path, threads=threads or torch.get_num_threads())
         _RUNNERS[key] = runner
     runner.flip_test = bool(model.flip_test)
