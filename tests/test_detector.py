@@ -221,6 +221,19 @@ def test_coco_detection_file(data_dir, tmp_path):
         boxes_from_coco_detections(det_file, "frame.jpg")
 
 
+def test_detection_file_without_person_boxes(tmp_path):
+    from heatpose.inference.detector import read_detection_file
+
+    cars = tmp_path / "cars.json"
+    cars.write_text(json.dumps([{"image_id": 1, "category_id": 3, "bbox": [0, 0, 5, 5],
+                                 "score": 0.9}]))
+    with pytest.raises(InputError, match=r"cars.json: none of its 1 records has category_id 1"):
+        read_detection_file(cars)
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")                         # no detections at all: nothing to complain of
+    assert len(read_detection_file(empty)) == 0
+
+
 def test_whole_image_box():
     np.testing.assert_array_equal(whole_image_box(np.zeros((30, 40, 3), np.uint8)),
                                   [[0, 0, 40, 30]])

@@ -334,6 +334,9 @@ def _read_detection_file(path: str, mtime: float, category_id: Optional[int]) ->
             raise InputError(f"{path}: record {i} (image_id {image_id}) bbox {box} has a "
                              "negative size (COCO boxes are [x, y, w, h] with w, h >= 0)")
         ids.append(image_id), xywh.append(box), scores.append(score), index.append(i)
+    if records and not ids:
+        raise InputError(f"{path}: none of its {len(records)} records has category_id "
+                         f"{category_id} (person): not a person detection file?")
     xywh_arr = np.asarray(xywh, np.float64).reshape(-1, 4)
     xyxy = np.concatenate([xywh_arr[:, :2], xywh_arr[:, :2] + xywh_arr[:, 2:]], axis=1)
     return DetectionFile(path, np.asarray(ids, np.int64), xyxy.astype(np.float32),
