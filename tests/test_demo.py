@@ -32,6 +32,7 @@ def test_demo_without_weights_says_what_to_do(tmp_path, monkeypatch, capsys):
     code = main(["demo", "--whole-image", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[0].startswith("heatpose demo: device ")   # first, then the note
     name = "td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth"
     line = next(x for x in err.splitlines() if x.startswith("heatpose demo: error"))
     assert f"/{name}" in line and str(tmp_path / "cache" / name) in line and "--checkpoint" in line

@@ -35,8 +35,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from heatpose.commands import infer
 
+    from heatpose.inference.media import expand_images
+
     args.input = args.image
     args.quiet = True
+    infer.check_model_args(args)
+    expand_images(args.image)             # a bad --image or option: one line, nothing else
+    infer.announce_device(args)           # the first line, before the detector is fetched
     if not (args.whole_image or args.det_file or args.detector_model):
         # one person fills the demo photo: without the detector the whole image is the box
         try:

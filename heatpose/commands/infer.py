@@ -361,8 +361,21 @@ def print_summary(report: Report, seconds: float, command: str = "infer") -> Non
               "every other result was written", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
+def announce_device(args: argparse.Namespace) -> Any:
+    """The torch device ``--device`` names, said once on stderr (a command's first line)."""
     from heatpose.device import describe_device, resolve_device
+
+    device = resolve_device(args.device)
+    if not getattr(args, "device_named", False):
+        command = getattr(args, "command", None) or "infer"
+        print(f"heatpose {command}: device {describe_device(device, args.device)}",
+              file=sys.stderr)
+        args.device_named = True
+    return device
+
+
+def run(args: argparse.Namespace) -> int:
+    from heatpose.device import resolve_device
     from heatpose.inference.media import expand_images, is_video
 
     start = time.monotonic()
@@ -387,7 +400,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
     command = getattr(args, "command", None) or "infer"     # also run by heatpose demo
-    print(f"heatpose {command}: device {describe_device(device, args.device)}", file=sys.stderr)
+    announce_device(args)
     pipe = make_pipeline(args, device)
     report = run_video(pipe, source, out, args) if video else \
         run_images(pipe, files, out, args, det)
