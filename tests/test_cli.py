@@ -44,7 +44,7 @@ def test_help_is_plain_text_with_examples(command, capsys):
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
     assert "`" not in text and ":func:" not in text and ":class:" not in text
-    if command in ("demo", "infer", "test", "eval", "weights"):
+    if command in ("demo", "infer", "test", "eval", "weights", "zoo", "config", "train"):
         assert "\nexamples:\n  heatpose " in text
         assert max(len(line) for line in text.splitlines()) <= 100     # wrapped lines
 

@@ -6,10 +6,16 @@ import argparse
 import sys
 from typing import Any
 
+EXAMPLES = """examples:
+  heatpose config td-hm_res50_8xb64-210e_coco-256x192 -o res50.json   # edit, then train it
+  heatpose config res50_coco_256x192 --yaml --set model.backbone=resnet18 \\
+      --set model.pretrained_backbone=null
+  heatpose train res50.json --data-root data/coco --work-dir work/res50"""
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("config", help="write a preset's training config (JSON/YAML)",
-                              description=__doc__.splitlines()[0])
+                              description=__doc__, epilog=EXAMPLES)
     p.add_argument("name", help="model-zoo name, or a config file to normalise")
     p.add_argument("-o", "--output", help="write to this file (.json, .yaml) instead of stdout")
     p.add_argument("--yaml", action="store_true", help="print YAML (needs pyyaml)")

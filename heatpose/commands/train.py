@@ -13,10 +13,18 @@ from typing import Any, List
 
 from heatpose.errors import InputError
 
+EXAMPLES = """examples:
+  heatpose train td-hm_res50_8xb64-210e_coco-256x192 --data-root data/coco --work-dir work/res50
+  heatpose train res50.json --data-root data/coco --work-dir work/res50 --resume
+  heatpose train res50_coco_256x192 --data-root data/coco --work-dir work/r18 \\
+      --set model.backbone=resnet18 --set model.pretrained_backbone=null --max-iters 100
+  torchrun --nproc_per_node 4 -m heatpose.cli train NAME --data-root D --work-dir W --device cuda"""
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train a model (zoo preset or config file)",
-                              description=__doc__.splitlines()[0])
+                              description="\n\n".join(__doc__.split("\n\n")[:2]).strip(),
+                              epilog=EXAMPLES)
     p.add_argument("config", metavar="NAME_OR_CONFIG_FILE",
                    help="model-zoo name, or a .json/.yaml file from `heatpose config`")
     p.add_argument("--data-root", required=True, help="folder the config's data paths are in")

@@ -1,10 +1,4 @@
-"""``heatpose zoo``: list the recipes (MMPose's published models) by dataset, or show one.
-
-    heatpose zoo                 # tables by dataset: size (h×w), key metric, weights downloaded?
-    heatpose zoo hrnet           # recipes whose name/alias/dataset/backbone contains "hrnet"
-    heatpose zoo coco --json     # every field as JSON
-    heatpose zoo show res50_coco_256x192
-"""
+"""``heatpose zoo``: list the recipes (MMPose's published models) by dataset, or show one."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +9,11 @@ from typing import List, Optional
 
 from heatpose.recipes import Recipe, get_recipe, list_names
 
+EXAMPLES = """examples:
+  heatpose zoo                 # tables by dataset: size (h×w), key metric, weights downloaded?
+  heatpose zoo hrnet           # recipes whose name/alias/dataset/backbone contains "hrnet"
+  heatpose zoo coco --json     # every field as JSON
+  heatpose zoo show res50_coco_256x192"""
 # recipe file (family) -> heading
 DATASET_TITLES = {
     "coco": "COCO", "ochuman": "OCHuman", "aic": "AI Challenger", "mhp": "MHP", "mpii": "MPII",
@@ -28,8 +27,9 @@ DATASET_TITLES = {
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "zoo", help="list the model recipes (or `zoo show NAME`)",
-        description="List MMPose's published top-down heatmap models by dataset (input size h×w "
-                    "as MMPose names it, key metric in percent, whether the weights are "
+        epilog=EXAMPLES,
+        description="List MMPose's published top-down heatmap models by dataset (input size\n"
+                    "h×w as MMPose names it, key metric in percent, whether the weights are\n"
                     "downloaded), or `heatpose zoo show NAME` for one recipe.")
     parser.add_argument("args", nargs="*", metavar="FILTER | show NAME",
                         help="substring of a name, alias, dataset or backbone; or 'show' and a model name")
