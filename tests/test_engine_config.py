@@ -11,6 +11,8 @@ import torch
 from heatpose.engine.config import (ConfigError, TrainConfig, apply_overrides, dump_config,
                                     load_config, save_config)
 from heatpose.engine.optim import WarmupMultiStepLR, build_optimizer, scaled_lr
+from heatpose.cli import main
+from heatpose.engine.presets import resolve_config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PRESET = "td-hm_res50_8xb64-210e_coco-256x192"
@@ -178,11 +180,79 @@ def test_overrides_are_type_checked():
     ("optim.milestones=[10, -1]", "optim.milestones[1] = -1: must be >= 0"),
     ("data.num_workers=-1", "data.num_workers = -1: must be >= 0"),
     ("data.bbox_padding=0", "data.bbox_padding = 0.0: must be > 0"),
+    # the codec dict is built as the model will build it
+    ("model.codec.sigma=0", "--set: model.codec.sigma: sigma must be positive"),
+    ("model.codec.sigma=-1", "--set: model.codec.sigma:"),
+    ("model.codec.input_size=[0,0]", "--set: model.codec.input_size:"),
+    ("model.codec.heatmap_size=[-4,8]", "--set: model.codec.heatmap_size:"),
+    ("model.codec.type=Nope", "--set: model.codec.type: unknown codec type 'Nope'"),
+    ("model.codec={}", "--set: model.codec.type: unknown codec type None"),
+    ("model.codec.sigma=x", "--set: model.codec = {"),
+    ("model.codec.spread=1", "--set: model.codec: codec MSRAHeatmap: unknown argument"),
 ])
 def test_bad_overrides_give_clear_errors(item, message):
     with pytest.raises(ConfigError) as err:
         apply_overrides(TrainConfig(), [item])
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("item", ["model.codec.sigma=0", "model.codec.type=Nope",
+                                  "model.codec.input_size=[0,0]"])
+def test_bad_codec_is_one_line_in_config_and_train(item, tmp_path, capsys):
+    """`heatpose config` and `heatpose train` stop with exit 2 and one line naming the key;
+    a file's bad codec names the file."""
+    key = "model.codec." + item.split(".")[2].split("=")[0]
+    assert main(["config", PRESET, "--set", item]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--set: {key}:" in err
+    assert main(["train", PRESET, "--data-root", str(tmp_path), "--work-dir",
+                 str(tmp_path / "w"), "--set", item]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert f"--set: {key}:" in err[-1] and not (tmp_path / "w").exists()
+    path = tmp_path / "bad.json"
+    assert main(["config", PRESET, "-o", str(path)]) == 0
+    data = json.loads(path.read_text())
+    data["model"]["codec"]["heatmap_size"] = [-4, 8]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"bad.json: model.codec.heatmap_size: heatmap_size"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("name, items, keys", [
+    (PRESET, ["model.backbone=resnet18"], ["model.backbone", "model.pretrained_backbone"]),
+    (PRESET, ['model.backbone_kwargs={"base_channels": 8}'],
+     ["model.backbone_kwargs", "model.pretrained_backbone"]),
+    ("td-hm_hrnet-w32_8xb64-20e_posetrack18-256x192", ["model.backbone=hrnet_w48"],
+     ["model.backbone", "model.init_checkpoint"]),
+    ("td-hm_hrnet-w32_8xb64-20e_posetrack18-256x192", ["model.schema=mpii"],
+     ["model.schema", "model.init_checkpoint"]),
+])
+def test_recipe_weights_for_another_network_stop_before_download(name, items, keys, tmp_path,
+                                                                  capsys, monkeypatch):
+    """A recipe's own ImageNet/load_from file with an overridden architecture: one line naming
+    both keys and the file, before anything is downloaded."""
+    from heatpose.engine import pretrained
+    from heatpose.engine.model import build_training_model, check_start_weights
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded")
+
+    monkeypatch.setattr(pretrained, "load_pretrained_backbone", no_download)
+    monkeypatch.setattr(pretrained, "load_init_checkpoint", no_download)
+    argv = ["train", name, "--data-root", str(tmp_path), "--work-dir", str(tmp_path / "w")]
+    for item in items:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    cfg = resolve_config(name)
+    own = cfg.model.init_checkpoint or cfg.model.pretrained_backbone
+    assert all(k in err for k in keys) and own in err and f"{keys[1]}=null" in err, err
+    custom = apply_overrides(cfg, items)
+    with pytest.raises(ConfigError):                       # the Python API too
+        build_training_model(custom.model, report=lambda line: None)
+    for fix in ("null", "other.pth"):                      # accepted once the key is set
+        check_start_weights(apply_overrides(custom, [f"{keys[1]}={fix}"]).model)
+    check_start_weights(apply_overrides(cfg, ["model.codec.sigma=3"]).model)   # same network
 
 
 def test_ranges_checked_in_files_and_defaults_in_one_place(tmp_path):

@@ -70,7 +70,11 @@ def build_config(args: argparse.Namespace) -> Any:
     for flag, key in (("amp", "train.amp"), ("auto_scale_lr", "optim.auto_scale_lr")):
         if getattr(args, flag, False):
             overrides.append(f"{key}=true")
-    return apply_overrides(cfg, overrides)
+    cfg = apply_overrides(cfg, overrides)
+    from heatpose.engine.model import check_start_weights
+
+    check_start_weights(cfg.model, cfg.preset or cfg.model.name)    # before any download
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:

@@ -191,7 +191,29 @@ def _build(cls: type, d: Any, source: str, prefix: str) -> Any:
             problem = range_problem(kwargs[name], fields[name].metadata["range"], prefix + name)
             if problem:
                 raise ConfigError(f"{source}: {problem}")
+    if cls is ModelConfig and "codec" in kwargs:
+        check_codec(kwargs["codec"], source, prefix + "codec")
     return cls(**kwargs)
+
+
+def check_codec(codec: Dict[str, Any], source: str, key: str = "model.codec") -> None:
+    """ConfigError naming ``source`` and ``key`` (with the sub-key when the codec's error names
+    one) unless :func:`heatpose.codecs.codec_from_dict` accepts ``codec``."""
+    import re
+
+    from heatpose.codecs import codec_from_dict
+
+    try:
+        codec_from_dict(codec)
+    except InputError as exc:
+        msg = str(exc)
+        sub = next((k for k in codec if re.match(rf"{re.escape(str(k))}\b", msg)), None)
+        if sub is None and msg.startswith("unknown codec type"):
+            sub = "type"
+        raise ConfigError(f"{source}: {key}{'.' + str(sub) if sub else ''}: {msg}") from None
+    except (TypeError, ValueError) as exc:        # a value of the wrong type inside the codec
+        raise ConfigError(f"{source}: {key} = {json.dumps(codec, default=str)}: not a valid "
+                          f"codec ({exc})") from None
 
 
 def _unknown_key_message(source: str, key: str, known: Sequence[str]) -> str:

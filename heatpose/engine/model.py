@@ -10,6 +10,7 @@ would attach the zoo's metadata to a different network), so it gets ``<preset>+c
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -66,6 +67,38 @@ def architecture_overrides(cfg: ModelConfig, preset: Any) -> Tuple[str, ...]:
                  if _plain(getattr(cfg, f)) != _plain(getattr(ref, f)))
 
 
+def check_start_weights(cfg: ModelConfig, recipe: Optional[str] = None) -> None:
+    """ConfigError (one line, before any download) when the config still starts from the
+    recipe's own weights file but overrides what that file was made for: the recipe's
+    ``pretrained_backbone`` with another ``backbone``/``backbone_kwargs``, or its
+    ``init_checkpoint`` (MMPose ``load_from``) with another network or keypoint count.
+    ``recipe``: the zoo recipe the config came from (default ``cfg.name``)."""
+    preset = _zoo_preset(recipe or cfg.name)
+    if preset is None:
+        return
+    from heatpose.engine.presets import config_from_preset
+
+    ref = config_from_preset(preset).model
+    checks = (("pretrained_backbone", ("backbone", "backbone_kwargs"), "the new backbone"),
+              ("init_checkpoint", ("backbone", "backbone_kwargs", "deconv_out_channels",
+                                   "deconv_kernel_sizes", "visibility_head"), "the new network"))
+    for key, fields, what in checks:
+        own = getattr(ref, key)
+        if not own or getattr(cfg, key) != own:
+            continue
+        changed = [f for f in fields if _plain(getattr(cfg, f)) != _plain(getattr(ref, f))]
+        if key == "init_checkpoint" and cfg.schema != ref.schema and \
+                load_config_schema(cfg).num_keypoints != load_config_schema(ref).num_keypoints:
+            changed.append("schema")
+        if changed:
+            now = ", ".join(f"model.{f}={json.dumps(_plain(getattr(cfg, f)))}" for f in changed)
+            was = ", ".join(f"{json.dumps(_plain(getattr(ref, f)))}" for f in changed)
+            raise ConfigError(
+                f"{now} overrides recipe {preset.name} ({was}) but model.{key} is still the "
+                f"recipe's file {own}, made for the recipe's network; set model.{key}=null "
+                f"or to a file for {what}")
+
+
 def training_model_name(cfg: TrainConfig) -> Optional[str]:
     """The name the trained model is saved under: ``model.name`` (else ``preset``), unless that
     names a zoo preset whose architecture the config overrides (:data:`ARCHITECTURE_FIELDS`):
@@ -93,6 +126,7 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
         raise ConfigError(f"model.deconv_out_channels {list(cfg.deconv_out_channels)} and "
                           f"model.deconv_kernel_sizes {list(cfg.deconv_kernel_sizes)} must have "
                           "the same length")
+    check_start_weights(cfg)
     codec = codec_from_dict(cfg.codec)
     arch = Architecture(backbone=cfg.backbone, num_keypoints=schema.num_keypoints,
                         deconv_out_channels=tuple(cfg.deconv_out_channels),
