@@ -87,7 +87,7 @@ def test_track_video_whole_image_no_flow(data_dir, tiny_posetrack, tmp_path):
     assert np.isfinite(kp).all()
 
 
-def test_track_bad_input(tmp_path, capsys):
+def test_track_bad_input(data_dir, tmp_path, capsys):
     assert main(["track", str(tmp_path / "missing.mp4"), "--whole-image"]) == 2
     assert "missing.mp4" in capsys.readouterr().err
     assert main(["track", str(tmp_path), "--whole-image", "--flow", "none",
@@ -95,6 +95,10 @@ def test_track_bad_input(tmp_path, capsys):
     assert "max_age" in capsys.readouterr().err
     assert main(["track", str(tmp_path), "--whole-image"]) == 2
     assert "no frames" in capsys.readouterr().err
+    (tmp_path / "dets.json").write_text("[]")
+    assert main(["infer", str(data_dir / CLIP), "--det-file", str(tmp_path / "dets.json"),
+                 "--track"]) == 2
+    assert "--track" in capsys.readouterr().err
 
 
 def test_track_posetrack_layout_then_eval(data_dir, tiny_posetrack, tmp_path, capsys):
@@ -113,3 +117,32 @@ def test_track_posetrack_layout_then_eval(data_dir, tiny_posetrack, tmp_path, ca
     res = json.loads(capsys.readouterr().out)
     assert 0.0 <= res["ap"]["total"] <= 100.0
     assert res["mot"]["mota_total"] is None        # one labeled frame per sequence: no tracking
+
+
+def test_pipeline_track_and_infer_track(data_dir, tiny_posetrack, tmp_path):
+    """Pipeline(track=...) gives track ids across calls (given boxes bypass tracking);
+    heatpose infer VIDEO --track writes track_id into its COCO results."""
+    from heatpose.data.images import read_image
+    from heatpose.inference.pipeline import Pipeline
+    from heatpose.tracking import TrackerConfig
+
+    frames = [read_image(p) for p in sorted((data_dir / CLIP).glob("*.jpg"))[:3]]
+    pipe = Pipeline(checkpoint=tiny_posetrack, detector="whole-image", device="cpu",
+                    flip_test=False, track=TrackerConfig(flow="none"))
+    people = pipe(frames[:2]) + [pipe(frames[2])]
+    assert [p.track_ids is not None and len(p) >= 1 for p in people] == [True] * 3
+    assert people[0].track_ids.tolist() == [0]
+    pipe.tracking.reset()
+    assert pipe(frames[0]).track_ids.tolist() == [0]
+    h, w = frames[0].shape[:2]
+    assert pipe(frames[0], bboxes=[[0, 0, w, h]]).track_ids is None
+
+    out = tmp_path / "out"
+    clip = data_dir / CLIP / "000001_mpiinew_test.mp4"
+    assert main(["infer", str(clip), "--checkpoint", str(tiny_posetrack), "--whole-image",
+                 "--track", "--flow", "none", "--out", str(out), "--device", "cpu",
+                 "--quiet", "--no-flip"]) == 0
+    records = json.loads((out / "predictions.json").read_text())
+    assert records and all(isinstance(r["track_id"], int) for r in records)
+    assert {r["frame"] for r in records} == set(range(5))
+    assert list(out.glob("*.mp4"))

@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--per-frame-json", action="store_true",
                    help="also write OUT/frames.json: people grouped per image / frame")
     add_draw_args(p)
+    from heatpose.commands.track import add_tracking_args
+
+    p.add_argument("--track", action="store_true", help="track people through the video (or "
+                   "the images in name order): records get track_id, drawings a colour and id "
+                   "per track (heatpose track writes PoseTrack18 files too)")
+    add_tracking_args(p)
     p.set_defaults(func=run)
     return p
 
@@ -127,6 +133,7 @@ def check_model_args(args: argparse.Namespace) -> Optional[str]:
 
 
 def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
+    from heatpose.commands.track import pipeline_track
     from heatpose.inference.pipeline import Pipeline
 
     detector: Any = None if (args.whole_image or args.det_file) else args.detector
@@ -135,10 +142,16 @@ def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
                     device=device if device is not None else args.device,
                     detector_model=args.detector_model, det_score_thr=args.det_thr,
                     batch_size=args.batch_size, flip_test=False if args.no_flip else None,
-                    nms_thr=args.nms_thr, backend=getattr(args, "backend", None))
+                    nms_thr=args.nms_thr, backend=getattr(args, "backend", None),
+                    track=pipeline_track(args))
 
 
 def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:
+    if people.track_ids is not None:
+        from heatpose.commands.track import draw_options
+        from heatpose.tracking.output import draw_tracks
+
+        return draw_tracks(people.image, people, people.schema, **draw_options(args))
     return people.draw(kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.line_width,
                        show_boxes=not args.no_boxes, show_box_scores=args.box_scores,
                        show_heatmaps=args.heatmaps)

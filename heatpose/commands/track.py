@@ -115,6 +115,16 @@ def track_source(pipe: Any, source: Path, out: Path, config: TrackerConfig,
     return [w for w in written if w is not None]
 
 
+def pipeline_track(args: argparse.Namespace) -> Any:
+    """The ``track`` argument of Pipeline for ``heatpose infer --track`` (False without it)."""
+    if not getattr(args, "track", False):
+        return False
+    if getattr(args, "det_file", None):
+        raise HeatposeError("--track needs the detector (or --whole-image): boxes from "
+                            "--det-file are not tracked")
+    return tracker_config(args)
+
+
 def draw_options(args: argparse.Namespace) -> Optional[dict]:
     """:func:`~heatpose.tracking.output.draw_tracks` options of ``add_draw_args`` flags (None:
     ``--no-draw``)."""

@@ -221,6 +221,9 @@ class Pipeline:
             ``.onnx`` file written by ``heatpose export``.
         nms_thr: OKS-NMS threshold applied to each image's people (``heatpose infer`` uses
             0.9, as ``heatpose test`` and MMPose's CocoMetric); None = one person per box.
+        track: True or a :class:`heatpose.tracking.TrackerConfig`: calls without ``bboxes``
+            take consecutive video frames and give People with ``track_ids`` (tracks carry
+            over between calls; ``pipe.tracking.reset()`` starts a new video).
     """
 
     def __init__(self, model: Union[str, "TopdownEstimator", None] = None,
@@ -228,7 +231,7 @@ class Pipeline:
                  device: Any = DEFAULT_DEVICE, detector_model: Optional[Union[str, Path]] = None,
                  det_score_thr: float = DET_SCORE_THR, batch_size: Optional[int] = None,
                  flip_test: Optional[bool] = None, nms_thr: Optional[float] = None,
-                 backend: Optional[str] = None) -> None:
+                 backend: Optional[str] = None, track: Any = False) -> None:
         from heatpose.device import resolve_device
 
         if batch_size is not None and int(batch_size) < 1:
@@ -255,6 +258,12 @@ class Pipeline:
         self.batch_size = batch_size
         self.flip_test = flip_test
         self.nms_thr = nms_thr
+        self.tracking = None
+        if track:
+            from heatpose.tracking import TrackerConfig, TrackingSession
+
+            self.tracking = TrackingSession(self, track if isinstance(track, TrackerConfig)
+                                            else None)
 
     def boxes(self, image: np.ndarray, index: int = 0) -> Tuple[np.ndarray, np.ndarray]:
         """Person boxes (N, 4) xyxy and scores (N,) for one BGR image."""
@@ -278,6 +287,8 @@ class Pipeline:
         from heatpose.data.images import read_image, validate_image
         from heatpose.models.estimator import validate_bboxes
 
+        if self.tracking is not None and bboxes is None:
+            return self.tracking(images, return_heatmaps=return_heatmaps)
         single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray)
                                                      and images.ndim in (2, 3))
         batch = [images] if single else list(images)
