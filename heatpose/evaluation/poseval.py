@@ -1,5 +1,6 @@
 """PoseTrack18 multi-person pose AP and tracking MOTA as the official ``poseval`` computes them
-(``python -m poseval.evaluate -e -t``), without poseval, shapely or pandas.
+(``python -m poseval.evaluate -e -t``), without poseval, shapely, pandas or motmetrics
+(the tracking metrics use scipy's assignment solver, as motmetrics does: ``pip install scipy``).
 
 - Reading the files: :mod:`heatpose.evaluation.poseval_data`; per-frame matching and AP:
   :mod:`heatpose.evaluation.poseval_match`; identity tracking counts: :mod:`.poseval_mot`.
