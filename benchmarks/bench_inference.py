@@ -108,10 +108,15 @@ def forward_fn(runner: Any, model: Any, batch: int):
     if hasattr(runner, "session"):
         xn = x.numpy()
         return lambda: runner.run(xn)
+    from heatpose.inference.backends_torch import inference_network
+
+    net, channels_last = inference_network(model)       # what the torch backend's predict runs
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
 
     def run() -> None:
         with torch.inference_mode():
-            model(x)
+            net(x)
     return run
 
 
