@@ -96,14 +96,19 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - state["done"])
             state["done"] = done
 
+    schema = model.schema
+    if data.dataset != preset.dataset:         # tested on another dataset's split (COCO+AIC
+        from heatpose.schema import get_schema  # 'combine': COCO, output_keypoint_indices)
+
+        schema = get_schema(data.dataset)
     tested = predict_records(model, records, batch_size=args.batch_size, workers=args.workers,
-                             progress=progress, skip_bad=not args.strict_data,
+                             schema=schema, progress=progress, skip_bad=not args.strict_data,
                              report=lambda line: print(line, file=sys.stderr))
     records, preds, skipped = tested.records, tested.predictions, tested.skipped
     if bar is not None:
         bar.close()
     metrics, results = evaluate_with_results(preset.dataset, records, preds, data.ann_file,
-                                             sigmas=model.schema.sigmas if model.schema else None)
+                                             sigmas=schema.sigmas if schema else None)
     rows = seed_table(preset, metrics, data.setting)
     names = {r.img_id: os.path.relpath(r.img_path, data.img_prefix).replace(os.sep, "/")
              for r in records}

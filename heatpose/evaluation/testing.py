@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from heatpose.errors import InputError
-from heatpose.evaluation.dataset_metrics import InstancePredictions
+from heatpose.evaluation.dataset_metrics import TEST_DATASET, InstancePredictions
 
 PathLike = Union[str, Path]
 
@@ -56,22 +56,23 @@ class TestData:
 
 
 def _split_config_path(path: str) -> tuple:
-    """'data/coco/annotations/x.json' -> ('coco', 'annotations/x.json')."""
+    """'data/coco/annotations/x.json' -> ('coco', 'annotations/x.json'); 'data/ExLPose/' ->
+    ('ExLPose', ''); 'data/' -> ('', '')."""
     parts = Path(path).parts
-    if len(parts) < 3 or parts[0] != "data":
-        raise ValueError(f"config path {path!r} is not under data/<folder>/")
-    return parts[1], str(Path(*parts[2:]))
+    if not parts or parts[0] != "data":
+        raise ValueError(f"config path {path!r} is not under data/")
+    return (parts[1] if len(parts) > 1 else ""), (str(Path(*parts[2:])) if len(parts) > 2 else "")
 
 
 def under_root(config_path: str, data_root: PathLike, own_folder: str) -> str:
     """A config path ``data/<folder>/<rest>`` under ``data_root`` (see the module docstring)."""
     folder, rest = _split_config_path(config_path)
     root = Path(data_root)
-    if (root / own_folder).is_dir() and not (root / rest).exists():
-        return str(root / folder / rest)           # data_root is MMPose's data/ folder
+    if (root / own_folder).is_dir() and not (rest and (root / rest).exists()):
+        return str(Path(root, folder, rest))       # data_root is MMPose's data/ folder
     if folder == own_folder:
-        return str(root / rest)
-    return str(root.parent / folder / rest)
+        return str(Path(root, rest))
+    return str(Path(root.parent, folder, rest))
 
 
 def resolve_test_data(preset: Any, data_root: Optional[PathLike] = None,
@@ -80,11 +81,14 @@ def resolve_test_data(preset: Any, data_root: Optional[PathLike] = None,
                       headbox_file: Optional[PathLike] = None) -> TestData:
     """The files to test ``preset`` on: its config's test annotation file under ``data_root``
     (or ``ann_file``), images (``img_prefix``), boxes (``det_file``: COCO detection results,
-    else ground truth) and MPII head boxes. Nothing is checked for existence here."""
-    dataset = preset.dataset
+    else ground truth) and MPII head boxes. Nothing is checked for existence here. A model
+    tested on another dataset's split (COCO+AIC 'combine': COCO val2017) gets that dataset's
+    reader and image folder."""
+    dataset = TEST_DATASET.get(preset.dataset, preset.dataset)
     test = preset.training.get("test_data") or {}
     own = _split_config_path(test["ann_file"])[0] if test.get("ann_file") else dataset
-    root_img = os.path.join(own, IMAGE_DIRS.get(dataset, ""))
+    # the recipe's test data_prefix, else the 0.x layout
+    root_img = test.get("img_prefix") or f"data/{os.path.join(own, IMAGE_DIRS.get(dataset, ''))}"
     if ann_file is None:
         if data_root is None:
             raise InputError(f"{preset.name}: pass --data-root (the folder MMPose calls "
@@ -95,7 +99,7 @@ def resolve_test_data(preset: Any, data_root: Optional[PathLike] = None,
         ann_file = under_root(test["ann_file"], data_root, own)
     if img_prefix is None:
         if data_root is not None:
-            img_prefix = under_root(f"data/{root_img}", data_root, own)
+            img_prefix = under_root(root_img, data_root, own)
         else:
             img_prefix = os.path.dirname(os.path.abspath(ann_file))
     if headbox_file is None and dataset in HEADBOX_FILES and data_root is not None:
@@ -108,10 +112,13 @@ def resolve_test_data(preset: Any, data_root: Optional[PathLike] = None,
 def read_test_records(data: TestData) -> List[Any]:
     """The test instances (MMPose's test-mode dataset): ground-truth instances after the
     top-down filter, or every person detection of ``bbox_file`` (score threshold 0.0)."""
-    from heatpose.data.readers import read_dataset
+    from heatpose.data.readers import DATASET_FORMATS, read_dataset
     from heatpose.evaluation.dataset_metrics import family
 
     fam = family(data.dataset)
+    if data.dataset not in DATASET_FORMATS:
+        raise InputError(f"{data.ann_file}: heatpose cannot read {data.dataset} test data "
+                         f"(readers: {', '.join(sorted(DATASET_FORMATS))})")
     if not os.path.exists(data.ann_file):
         raise InputError(f"{data.ann_file}: annotation file not found")
     if data.bbox_file is not None:
@@ -152,7 +159,8 @@ def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers:
         records: instance records whose ``img_path`` are absolute or relative to the cwd.
         batch_size: crops per forward pass (x2 with the flip test).
         workers: DataLoader worker processes reading and cropping images.
-        schema: keypoint schema (default: the model's).
+        schema: the records' keypoint schema (default: the model's; another one when the
+            model's ``output_keypoint_indices`` select the records' keypoints).
         progress: called with (done, total) after each batch.
 
     Returns:
@@ -184,6 +192,12 @@ def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
     schema = schema if schema is not None else model.schema
     if schema is None:
         raise InputError("run_model: the model carries no keypoint schema; pass schema=")
+    keep = getattr(model, "output_keypoint_indices", None)
+    keep = list(range(len(model.flip_indices))) if keep is None else list(keep)
+    if len(keep) != schema.num_keypoints:
+        raise InputError(f"the model gives {len(keep)} keypoints (of {len(model.flip_indices)}) "
+                         f"but the test data's schema '{schema.name}' has "
+                         f"{schema.num_keypoints}")
     dataset = SafeSamples(TopdownDataset(records, "", schema, model.codec, train=False))
     loader = DataLoader(dataset, batch_size=max(1, int(batch_size)), shuffle=False,
                         num_workers=int(workers), collate_fn=collate_skipping(collate_topdown))
@@ -210,12 +224,13 @@ def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
         done += len(crops)
         if progress is not None:
             progress(done, len(dataset))
-    k = len(model.flip_indices)
     kept = [r for i, r in enumerate(records) if i not in counter.skipped]
     if not kpts:
+        k = len(keep)
         preds = InstancePredictions(np.zeros((0, k, 2), np.float32),
                                     np.zeros((0, k), np.float32), np.zeros((0, 2), np.float32))
     else:
-        preds = InstancePredictions(np.concatenate(kpts), np.concatenate(scores),
-                                    np.concatenate(scales), np.concatenate(vis) if vis else None)
+        preds = InstancePredictions(np.concatenate(kpts)[:, keep], np.concatenate(scores)[:, keep],
+                                    np.concatenate(scales),
+                                    np.concatenate(vis)[:, keep] if vis else None)
     return PredictedRecords(kept, preds, dict(counter.skipped))
