@@ -302,7 +302,7 @@ def _keypoint_names(pipe: Any) -> List[str]:
 
 
 def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Report:
-    from heatpose.inference.media import VideoReader, VideoWriter, describe_frames, in_background
+    from heatpose.inference.media import VideoReader, VideoWriter, in_background
     from heatpose.inference.outputs import ResultsFile, write_json
     from heatpose.progress import ProgressBar
 
@@ -335,18 +335,8 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     finally:
         progress.close()
         results.close()
-        if writer is not None:
-            written = writer.close() if finished else writer.abort()
-            if written is not None:
-                report.files.append(str(written))
-                report.notes.append(f"video codec: {writer.codec}" +
-                                    ("" if writer.codec in ("avc1", "pyav-h264") else
-                                     " (no H.264 encoder installed; pip install av for "
-                                     "browser-playable H.264)"))
-    report.inputs = max(report.inputs, report.done + len(reader.bad_frames))
-    if reader.bad_frames:
-        report.skip(f"{path}: {len(reader.bad_frames)} unreadable frame(s): "
-                    f"{describe_frames(reader.bad_frames)}", count=len(reader.bad_frames))
+        finish_video(writer, finished, report)
+    report_bad_frames(reader, report)
     if not report.done:
         raise InputError(f"{path}: the video has no readable frames")
     report.files.insert(0, str(results.path))
@@ -356,6 +346,31 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
             "keypoint_names": _keypoint_names(pipe), "frames": frames})
         report.files.append(str(out / "frames.json"))
     return report
+
+
+def finish_video(writer: Any, finished: bool, report: Report) -> None:
+    """Close a drawn video (``finished``) or drop it; the file and its codec go into
+    ``report``."""
+    if writer is None:
+        return
+    written = writer.close() if finished else writer.abort()
+    if written is not None:
+        report.files.append(str(written))
+        report.notes.append(f"video codec: {writer.codec}" +
+                            ("" if writer.codec in ("avc1", "pyav-h264") else
+                             " (no H.264 encoder installed; pip install av for "
+                             "browser-playable H.264)"))
+
+
+def report_bad_frames(reader: Any, report: Report) -> None:
+    """Count a read video's unreadable frames into ``report`` (one line naming the file and
+    the frame index ranges)."""
+    from heatpose.inference.media import describe_frames
+
+    report.inputs = max(report.inputs, report.done + len(reader.bad_frames))
+    if reader.bad_frames:
+        report.skip(f"{reader.path}: {len(reader.bad_frames)} unreadable frame(s): "
+                    f"{describe_frames(reader.bad_frames)}", count=len(reader.bad_frames))
 
 
 def print_summary(report: Report, seconds: float, command: str = "infer") -> None:
@@ -387,6 +402,16 @@ def announce_device(args: argparse.Namespace) -> Any:
     return device
 
 
+def make_out_folder(spec: str) -> Path:
+    """The ``--out`` folder, created (one line when it cannot be)."""
+    out = Path(spec)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from heatpose.device import resolve_device
     from heatpose.inference.media import expand_images, is_video
@@ -407,11 +432,7 @@ def run(args: argparse.Namespace) -> int:
         from heatpose.inference.detector import read_detection_file
 
         det = read_detection_file(args.det_file)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    out = make_out_folder(args.out)
     command = getattr(args, "command", None) or "infer"     # also run by heatpose demo
     announce_device(args)
     pipe = make_pipeline(args, device)
