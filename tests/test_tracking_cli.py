@@ -56,11 +56,15 @@ def test_track_folder_with_detector(data_dir, tiny_posetrack, tmp_path):
     out = tmp_path / "out"
     assert main(["track", str(data_dir / CLIP), "--checkpoint", str(tiny_posetrack),
                  "--detector-model", str(onnx), "--out", str(out), "--device", "cpu",
-                 "--quiet", "--no-flip"]) == 0
+                 "--quiet", "--no-flip", "--per-frame-json"]) == 0
     name = "000001_mpiinew_test"
     assert (out / f"{name}_track.mp4").stat().st_size > 0
-    rec = json.loads((out / f"{name}_tracks.json").read_text())
-    assert [f["file_name"] for f in rec["frames"]] == [f"{name}/{i:06d}.jpg" for i in range(5)]
+    rec = json.loads((out / "frames.json").read_text())
+    assert [f["file_name"] for f in rec["frames"]] == [f"{i:06d}.jpg" for i in range(5)]
+    assert [f["frame"] for f in rec["frames"]] == list(range(5))
+    coco = json.loads((out / "predictions.json").read_text())
+    assert len(coco) == sum(len(f["people"]) for f in rec["frames"])
+    assert all(isinstance(r["track_id"], int) and r["category_id"] == 1 for r in coco)
     assert rec["tracker"]["det_thr"] == 0.5 and rec["tracker"]["flow"] == "dis"
     people = [p for f in rec["frames"] for p in f["people"]]
     assert people and all(isinstance(p["track_id"], int) for p in people)
@@ -79,11 +83,12 @@ def test_track_video_whole_image_no_flow(data_dir, tiny_posetrack, tmp_path):
     assert main(["track", str(clip), "--checkpoint", str(tiny_posetrack), "--whole-image",
                  "--flow", "none", "--out", str(out), "--device", "cpu", "--quiet",
                  "--no-draw", "--no-flip"]) == 0
-    rec = json.loads((out / "000001_mpiinew_test_tracks.json").read_text())
-    assert len(rec["frames"]) == 5 and not list(out.glob("*.mp4"))
-    counts = [len(f["people"]) for f in rec["frames"]]
+    recs = json.loads((out / "predictions.json").read_text())
+    assert not list(out.glob("*.mp4")) and not (out / "frames.json").exists()
+    counts = [sum(r["frame"] == i for r in recs) for i in range(5)]
     assert counts[0] == 1 and all(c >= 1 for c in counts)
-    kp = np.array(rec["frames"][0]["people"][0]["keypoints"]).reshape(17, 3)
+    assert all(r["image_id"] == r["frame"] and r["file_name"] == clip.name for r in recs)
+    kp = np.array(recs[0]["keypoints"]).reshape(17, 3)
     assert np.isfinite(kp).all()
 
 

@@ -1,26 +1,49 @@
-"""``heatpose track INPUT``: track poses through a video or a folder of frames.
+"""heatpose track: track poses through a video or a folder of frames (an id per person).
 
-INPUT is a video file or an image-sequence folder (PoseTrack layout). Writes the drawn video
-(colour and id per track), per-frame records with ``track_id``, and a PoseTrack18 file
-(``posetrack/<sequence>.json``, ready for ``heatpose eval --posetrack``)."""
+INPUT is a video file, a folder of frames (sorted by name) or a folder of such folders
+(PoseTrack's images/val: one sequence each, tracked on its own). Writes OUT/predictions.json:
+COCO keypoint results as heatpose infer writes them (one record per person per frame with
+image_id, file_name, frame, keypoints, score, bbox) plus each person's track_id; a PoseTrack18
+file per sequence (OUT/posetrack/SEQUENCE.json, what heatpose eval --posetrack reads); the
+drawn video per sequence (SEQUENCE_track.mp4: a colour and an id per track); with
+--per-frame-json also OUT/frames.json (people grouped per frame).
+
+Frames that cannot be read (a damaged stretch of video, a broken image) are skipped and named.
+The frames after them continue the tracks: each skipped frame counts as a frame in which no
+one was seen (a track ends after --max-age of them in a row), and no box is carried over the
+gap by the flow. Every good result is written; the exit status is then 1 with a count.
+"""
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from heatpose.errors import HeatposeError
+import numpy as np
+
+from heatpose.errors import HeatposeError, InputError
 from heatpose.tracking.config import FLOW_METHODS, TrackerConfig
 
+EXAMPLES = """examples:
+  heatpose track clip.mp4                               # person detector + default model
+  heatpose track clip.mp4 --flow none --max-age 10      # no optical flow; L = 10 frames
+  heatpose track frames/ --checkpoint my_model.pth --whole-image --per-frame-json
+  heatpose track posetrack18/images/val/ --out pred/ --no-draw
+  heatpose eval --posetrack posetrack18/annotations/val/ pred/posetrack/   # MOTA, AP
+
+exit status: 0 all done; 1 done, but some frames were skipped (named above the summary);
+2 nothing done (bad option, input or model file)."""
 DEFAULTS = TrackerConfig()
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from heatpose.commands.infer import add_draw_args, add_model_args
 
-    p = sub.add_parser("track", help="track poses through a video or a folder of frames",
-                       description=__doc__)
+    doc = __doc__.split("\n\n")
+    p = sub.add_parser("track", help=doc[0].split(": ", 1)[1], description="\n\n".join(doc),
+                       epilog=EXAMPLES)
     add_model_args(p)
     for action in p._actions:                     # the paper's detector threshold
         if action.dest == "det_thr":
@@ -32,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default="heatpose_out", help="output folder (default heatpose_out)")
     p.add_argument("--fps", type=float, default=25.0,
                    help="frame rate of the drawing for a folder of frames (default 25)")
+    p.add_argument("--per-frame-json", action="store_true",
+                   help="also write OUT/frames.json: people grouped per frame")
     add_draw_args(p)
     p.set_defaults(func=run)
     return p
@@ -60,59 +85,148 @@ def tracker_config(args: argparse.Namespace, det_thr: Optional[float] = None) ->
                                     "box_nms_thr": args.box_nms_thr})
 
 
-def track_source(pipe: Any, source: Path, out: Path, config: TrackerConfig,
-                 draw: Optional[dict] = None, fps: float = 25.0,
-                 quiet: bool = False) -> List[Path]:
-    """Track ``source`` (video or folder of frames) with ``pipe``; write into ``out`` the drawn
-    video (unless ``draw`` is None: else the options of :func:`draw_tracks`),
-    ``<name>_tracks.json`` and ``posetrack/<name>.json``. Returns the paths written."""
-    from heatpose.inference.media import VideoReader, VideoWriter, is_video
+Frames = Iterable[Tuple[int, np.ndarray]]
+
+
+def track_sequences(pipe: Any, sources: List[Path], out: Path, config: TrackerConfig,
+                    args: argparse.Namespace) -> Any:
+    """Track each of ``sources`` (one video, or folders of frames) on its own with ``pipe``;
+    results go into ``out`` as the module says, incrementally. Returns infer's Report."""
+    from heatpose.commands.infer import ImageSet, Report, _keypoint_names
+    from heatpose.inference.media import expand_images, is_video
+    from heatpose.inference.outputs import ResultsFile, write_json
+    from heatpose.tracking.session import TrackingSession
+
+    if sources[0].is_file() and not is_video(sources[0]):
+        raise InputError(f"{sources[0]}: not a video file or a folder of frames")
+    report = Report("frames")
+    results = ResultsFile(out / "predictions.json")
+    results.flush()                       # replaces a file an earlier run left
+    frames: Optional[List[dict]] = [] if args.per_frame_json else None
+    session = TrackingSession(pipe, config)
+    (out / "posetrack").mkdir(exist_ok=True)
+    try:
+        if sources[0].is_file():
+            _track_video(session, sources[0], out, args, report, results, frames)
+        else:
+            lists = [expand_images(str(s)) for s in sources]
+            inputs = ImageSet.of([f for files in lists for f in files])
+            offset = 0
+            for source, files in zip(sources, lists):
+                session.reset()           # ids restart for each sequence
+                _track_folder(session, source, files, inputs, offset, out, args, report,
+                              results, frames)
+                offset += len(files)
+    finally:
+        results.close()
+        if frames is not None:
+            write_json(out / "frames.json", {"source": str(args.input),
+                                             "keypoint_names": _keypoint_names(pipe),
+                                             "tracker": config.to_dict(), "frames": frames})
+    if not report.done:
+        raise InputError(f"{args.input}: no readable frames")
+    report.files.insert(0, str(results.path))
+    if frames is not None:
+        report.files.append(str(out / "frames.json"))
+    return report
+
+
+def _track_video(session: Any, path: Path, out: Path, args: argparse.Namespace, report: Any,
+                 results: Any, frames: Optional[List[dict]]) -> None:
+    from heatpose.commands.infer import report_bad_frames
+    from heatpose.inference.media import VideoReader, in_background
+
+    reader = VideoReader(path)
+    report.inputs += reader.num_frames
+    _track_frames(session, path.stem, in_background(reader, ahead=16), reader.num_frames,
+                  lambda i: {"image_id": i, "file_name": path.name, "frame": i},
+                  lambda i: f"{path.stem}/{i:06d}.jpg", reader.fps, out, args, report,
+                  results, frames)
+    report_bad_frames(reader, report)
+
+
+def _track_folder(session: Any, source: Path, files: List[Path], inputs: Any, offset: int,
+                  out: Path, args: argparse.Namespace, report: Any, results: Any,
+                  frames: Optional[List[dict]]) -> None:
+    """One sequence of image files; record keys as heatpose infer gives the same files (ids
+    and names over all sequences), plus the frame index within the sequence."""
+    from heatpose.inference.media import in_background, read_images
+
+    def readable() -> Frames:
+        for i, path, image, why in in_background(read_images(files), ahead=16):
+            if image is None:
+                report.skip(why or f"{path}: unreadable")
+                continue
+            yield i, image
+
+    report.inputs += len(files)
+    _track_frames(session, source.name, readable(), len(files),
+                  lambda i: {"image_id": inputs.ids[offset + i],
+                             "file_name": inputs.names[offset + i], "frame": i},
+                  lambda i: f"{source.name}/{files[i].name}", args.fps, out, args, report,
+                  results, frames)
+
+
+def _track_frames(session: Any, name: str, readable: Frames, total: int,
+                  keys: Callable[[int], dict], posetrack_name: Callable[[int], str], fps: float,
+                  out: Path, args: argparse.Namespace, report: Any, results: Any,
+                  frames: Optional[List[dict]]) -> None:
+    """Track one sequence: ``readable`` yields ``(index, image)`` of its readable frames in
+    order (a jump in ``index`` = frames skipped: :meth:`TrackingSession.skip`); ``keys(index)``
+    gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
+    file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
+    from heatpose.commands.infer import (FRAMES_PER_STEP, _draw, _finite_records,
+                                         _frame_entry, finish_video)
+    from heatpose.inference.media import VideoWriter
     from heatpose.inference.outputs import write_json
     from heatpose.progress import ProgressBar
-    from heatpose.tracking.output import draw_tracks, frame_record, posetrack_video
-    from heatpose.tracking.session import TrackingSession, frames_of
+    from heatpose.tracking.output import posetrack_video
 
-    video = source.is_file() and is_video(source)
-    total = None
-    if video:
-        meta = VideoReader(source)
-        total, fps = meta.num_frames or None, meta.fps
-        meta.cap.release()
-    name = source.stem if video else source.name
-    session = TrackingSession(pipe, config)
-    schema = pipe.model.schema
-    writer = VideoWriter(out / f"{name}_track.mp4", fps) if draw is not None else None
-    records: List[dict] = []
-    tracked: List[Tuple[str, Any]] = []
-    progress = ProgressBar(total, f"{name} frames", enabled=not quiet)
+    schema = session.pipe.model.schema
+    writer = None if args.no_draw else VideoWriter(out / f"{name}_track.mp4", fps)
+    tracked: Dict[int, Any] = {}
+    progress = ProgressBar(total or None, f"{name} frames", enabled=not args.quiet)
+
+    def process(chunk: List[Tuple[int, np.ndarray]]) -> None:
+        for (index, _), people in zip(chunk, session([im for _, im in chunk])):
+            records = people.to_records(**keys(index))
+            if not _finite_records(records):
+                report.skip(f"{name}: frame {index}: the model gave non-finite keypoints")
+                continue
+            results.add(records)
+            if frames is not None:
+                frames.append(_frame_entry(people, **keys(index)))
+            if writer is not None:
+                writer.write(_draw(people, args))
+            tracked[index] = replace(people, image=None, heatmaps=None)
+            report.done += 1
+            report.people += len(people)
+        progress.update(len(chunk))
+
+    finished = False
     try:
-        for chunk in frames_of(source):
-            for (index, file_name, image), people in zip(chunk, session([c[2] for c in chunk])):
-                records.append(frame_record(index, file_name, people))
-                tracked.append((file_name, replace(people, image=None, heatmaps=None)))
-                if writer is not None:
-                    writer.write(draw_tracks(image, people, schema, **draw))
-            progress.update(len(chunk))
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+        chunk: List[Tuple[int, np.ndarray]] = []
+        expected = 0
+        for index, image in readable:
+            if chunk and (index != expected or len(chunk) == FRAMES_PER_STEP):
+                process(chunk)
+                chunk = []
+            session.skip(index - expected)          # frames that could not be read
+            chunk.append((index, image))
+            expected = index + 1
+        if chunk:
+            process(chunk)
+        finished = True
     finally:
         progress.close()
-    if not records:
-        raise HeatposeError(f"{source}: no readable frames")
-    written = []
-    if writer is not None:
-        written.append(writer.close())
-    names = list(getattr(schema, "keypoint_names", []))
-    written.append(write_json(out / f"{name}_tracks.json", {
-        "source": str(source), "fps": fps, "keypoint_names": names,
-        "tracker": config.to_dict(), "frames": records}))
-    (out / "posetrack").mkdir(exist_ok=True)
-    links = getattr(schema, "skeleton", None) or []
-    written.append(write_json(out / "posetrack" / f"{name}.json", posetrack_video(
-        tracked, names, [(int(a) + 1, int(b) + 1) for a, b in links])))
-    return [w for w in written if w is not None]
+        finish_video(writer, finished, report)
+        if tracked:                                 # skipped frames: listed without people
+            count = max(total, max(tracked) + 1)
+            names = list(getattr(schema, "keypoint_names", []) or [])
+            links = [(int(a) + 1, int(b) + 1) for a, b in getattr(schema, "skeleton", None) or []]
+            path = write_json(out / "posetrack" / f"{name}.json", posetrack_video(
+                [(posetrack_name(i), tracked.get(i)) for i in range(count)], names, links))
+            report.files.append(str(path))
 
 
 def pipeline_track(args: argparse.Namespace) -> Any:
@@ -135,20 +249,20 @@ def draw_options(args: argparse.Namespace) -> Optional[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from heatpose.commands.infer import make_pipeline
+    from heatpose.commands.infer import (announce_device, check_model_args, make_out_folder,
+                                         make_pipeline, print_summary)
+    from heatpose.tracking.session import sequences_of
 
+    start = time.monotonic()
     if getattr(args, "det_file", None):
         raise HeatposeError("track: --det-file is not supported (boxes come from the detector "
                             "or --whole-image, plus propagation)")
-    from heatpose.tracking.session import sequences_of
-
+    check_model_args(args)
     config = tracker_config(args, args.det_thr)
     sources = sequences_of(args.input)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    pipe = make_pipeline(args)
-    for source in sources:                        # each sequence tracked on its own
-        for path in track_source(pipe, source, out, config, draw=draw_options(args),
-                                 fps=args.fps, quiet=args.quiet):
-            print(f"wrote {path}")
-    return 0
+    out = make_out_folder(args.out)
+    device = announce_device(args)
+    pipe = make_pipeline(args, device)
+    report = track_sequences(pipe, sources, out, config, args)
+    print_summary(report, time.monotonic() - start, "track")
+    return 1 if report.skipped else 0

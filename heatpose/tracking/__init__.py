@@ -5,7 +5,7 @@ flow-based OKS matching to the tracks of the last L frames.
 - :class:`TrackerConfig`: thresholds and flow method (defaults in one place).
 - :class:`PoseTracker`: the tracker alone (proposals, box unification, id assignment).
 - :class:`TrackingSession`: tracker + a Pipeline (batched across frames).
-- :mod:`heatpose.tracking.output`: PoseTrack18 files, per-frame records, drawings.
+- :mod:`heatpose.tracking.output`: PoseTrack18 files and drawings (results: heatpose infer's).
 
 Only the settings are imported with the package (command-line help stays fast); the rest
 loads on first use.

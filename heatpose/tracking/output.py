@@ -1,5 +1,5 @@
-"""What tracking writes: PoseTrack18 files (what poseval reads), per-frame records with
-``track_id``, and drawings with one colour and the id per track."""
+"""What tracking writes besides ``heatpose infer``'s results: PoseTrack18 files (what poseval
+reads) and drawings with one colour and the id per track."""
 from __future__ import annotations
 
 import colorsys
@@ -39,15 +39,10 @@ def draw_tracks(image: np.ndarray, people: Any, schema: Any, kpt_thr: float = DR
     return canvas
 
 
-def frame_record(index: int, file_name: str, people: Any) -> dict:
-    """One frame: ``frame``, ``file_name`` and its people as COCO keypoint results with
-    ``track_id``."""
-    return {"frame": int(index), "file_name": file_name, "people": people.to_records()}
-
-
 def posetrack_video(frames: Sequence[Tuple[str, Any]], keypoint_names: Sequence[str],
                     skeleton: Sequence[Sequence[int]] = ()) -> dict:
-    """A PoseTrack18 file for one sequence from ``[(file_name, People)]`` in frame order:
+    """A PoseTrack18 file for one sequence from ``[(file_name, People)]`` in frame order
+    (People None: a frame that could not be read, listed without people):
     ``images`` (id = position + 1, ``file_name``, ``frame_id``), one annotation per person
     (``keypoints`` [x, y, score] × K, ``scores``, ``track_id``, ``bbox`` [x, y, w, h],
     ``score``) and the category with the keypoint names (1-based ``skeleton`` links)."""
@@ -56,6 +51,8 @@ def posetrack_video(frames: Sequence[Tuple[str, Any]], keypoint_names: Sequence[
     for i, (name, people) in enumerate(frames):
         images.append({"id": i + 1, "file_name": name, "frame_id": i + 1,
                        "nframes": len(frames)})
+        if people is None:
+            continue
         inst = people.instance_scores if len(people) else []
         for j in range(len(people)):
             kp = np.concatenate([people.keypoints[j], people.scores[j][:, None]], 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -62,6 +62,11 @@ class TrackingSession:
         out = self._chunk(frames, return_heatmaps)
         return out[0] if single else out
 
+    def skip(self, frames: int) -> None:
+        """``frames`` frames between the last call and the next could not be read: they count
+        as frames in which no track was seen (see :meth:`PoseTracker.skip`)."""
+        self.tracker.skip(frames)
+
     def reset(self) -> None:
         """Forget every track (the next frame starts a new sequence; ids restart at 0)."""
         self.tracker = PoseTracker(self.tracker.sigmas, self.tracker.config)
@@ -109,24 +114,3 @@ def sequences_of(source: Union[str, Path]) -> List[Path]:
     if not subs:
         raise InputError(f"{source}: holds no frames (images) and no folders of frames")
     return subs
-
-
-def frames_of(source: Union[str, Path], chunk: int = 8
-              ) -> Iterator[List[Tuple[int, str, np.ndarray]]]:
-    """``[(index, file_name, image)]`` chunks of a video or of an image-sequence folder
-    (PoseTrack layout: one folder of frames, sorted by name). ``file_name`` is
-    ``<sequence>/<frame>.jpg`` (a video's frames numbered 000000.jpg, ...)."""
-    from heatpose.data.images import read_image
-    from heatpose.inference.media import VideoReader, expand_images, is_video
-
-    path = Path(source)
-    if path.is_file() and is_video(path):
-        for part in VideoReader(path).chunks(chunk):
-            yield [(i, f"{path.stem}/{i:06d}.jpg", im) for i, im in part]
-        return
-    if not path.is_dir():
-        raise InputError(f"{source}: not a video file or a folder of frames")
-    files = expand_images(str(path))
-    for start in range(0, len(files), chunk):
-        part = files[start:start + chunk]
-        yield [(start + j, f"{path.name}/{f.name}", read_image(f)) for j, f in enumerate(part)]

@@ -99,6 +99,16 @@ class PoseTracker:
                 scores.append(s)
         return (np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32))
 
+    def skip(self, frames: int) -> None:
+        """``frames`` frames went unseen (unreadable): they count as frames without any pose,
+        towards each track's ``max_age`` (L), as ``frames`` empty frames would. The next frame's
+        flow then runs from the last image seen, and no boxes are propagated into it (no track
+        was seen in the frame just before it)."""
+        if frames <= 0:
+            return
+        self.frame += int(frames)
+        self.tracks = [t for t in self.tracks if self.frame - t.last_seen < self.config.max_age]
+
     def unify(self, det_boxes: np.ndarray, det_scores: np.ndarray, prop_boxes: np.ndarray,
               prop_scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Box NMS over detector boxes (score >= det_thr) and propagated boxes: the indices of
@@ -117,8 +127,9 @@ class PoseTracker:
         boxes (N, 4) xyxy, box scores (N,). Call :meth:`proposals` first for each frame."""
         if self.frame < 0:
             self.proposals(None)
-        kp = np.asarray(keypoints, np.float32).reshape(len(boxes), -1, 2)
-        sc = np.asarray(scores, np.float32).reshape(len(kp), -1)
+        k = len(self.sigmas)                  # (an empty frame: no -1 to infer in reshape)
+        kp = np.asarray(keypoints, np.float32).reshape(len(boxes), k, 2)
+        sc = np.asarray(scores, np.float32).reshape(len(kp), k)
         areas = box_area(boxes)
         ids = np.full(len(kp), -1, np.int64)
         if len(kp) and self.tracks:

@@ -1,0 +1,172 @@
+"""``heatpose track`` on damaged input, as ``heatpose infer`` handles it: unreadable frames and
+images are skipped and named (file, frame ranges), every good result is written, the exit status
+is 1 with a count; tracks continue across the gap (the skipped frames count as frames unseen for
+the L-frame rule). Also its device line, summary table, help examples, and the COCO results it
+shares with ``heatpose infer --track``."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from heatpose.cli import main
+from heatpose.schema import get_schema
+from heatpose.tracking import PoseTracker, TrackerConfig
+from heatpose.tracking.tracker import pose_box
+
+CLIP = "mmpose_tests/posetrack18/videos/000001_mpiinew_test"
+
+
+def _damaged_mjpg(path, frames=12, bad=(5, 6, 7)):
+    """An MJPG .avi of one still image, repeated; the JPEGs of the ``bad`` frames are
+    destroyed (their first 600 bytes zeroed), so that OpenCV cannot decode exactly those."""
+    y, x = np.mgrid[0:64, 0:96]
+    image = np.stack([x * 2, y * 3, (x + y) % 256], 2).astype(np.uint8)
+    cv2.circle(image, (48, 32), 14, (255, 255, 255), -1)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for _ in range(frames):
+        writer.write(image)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    starts, pos = [], data.find(b"\xff\xd8")
+    while pos >= 0:
+        starts.append(pos)
+        pos = data.find(b"\xff\xd8", pos + 2)
+    assert len(starts) == frames
+    for j in bad:
+        data[starts[j]:starts[j] + 600] = bytes(600)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def track(*argv) -> int:
+    return main(["track", *map(str, argv), "--whole-image", "--flow", "none", "--device", "cpu",
+                 "--quiet", "--no-flip"])
+
+
+@pytest.mark.parametrize("max_age, continues", [(5, True), (3, False)])
+def test_damaged_video_skips_frames_keeps_results_and_tracks(tiny_checkpoint, tmp_path, capsys,
+                                                             max_age, continues):
+    video = _damaged_mjpg(tmp_path / "damaged.avi")
+    out = tmp_path / "o"
+    (out).mkdir()
+    (out / "predictions.json").write_text("stale")
+    code = track(video, "--checkpoint", tiny_checkpoint, "--out", out, "--max-age", max_age,
+                 "--per-frame-json")
+    std, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert err.splitlines()[0].startswith("heatpose track: device cpu")
+    assert "damaged.avi: 3 unreadable frame(s): 5-7" in err
+    assert "heatpose track: 3 frame(s) skipped" in err
+    assert "frames done  9 of 12" in std and "skipped      3\n" in std
+    assert str(out / "predictions.json") in std
+    recs = json.loads((out / "predictions.json").read_text())
+    good = [0, 1, 2, 3, 4, 8, 9, 10, 11]
+    assert sorted({r["frame"] for r in recs}) == good
+    assert all(r["image_id"] == r["frame"] and r["file_name"] == "damaged.avi"
+               and isinstance(r["track_id"], int) for r in recs)
+    frames = json.loads((out / "frames.json").read_text())["frames"]
+    assert [f["frame"] for f in frames] == good
+    # one still image: the whole-image pose is the same in every frame, so its track goes on
+    # across the 3 skipped frames while L = 5, and ends in them when L = 3
+    first = {r["frame"]: r["track_id"] for r in recs if r["bbox"] == [0.0, 0.0, 96.0, 64.0]}
+    assert len(set(first[f] for f in good[:5])) == 1 and len(set(first[f] for f in good[5:])) == 1
+    assert (first[8] == first[4]) is continues
+    if not continues:
+        assert first[8] > max(r["track_id"] for r in recs if r["frame"] <= 4)
+    pt = json.loads((out / "posetrack" / "damaged.json").read_text())
+    assert [im["file_name"] for im in pt["images"]] == [f"damaged/{i:06d}.jpg"
+                                                        for i in range(12)]
+    assert {a["image_id"] for a in pt["annotations"]} == {i + 1 for i in good}
+    assert not list(out.glob("*.part.mp4")) and (out / "damaged_track.mp4").is_file()
+
+
+def test_folder_with_broken_image(tiny_checkpoint, data_dir, tmp_path, capsys):
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for p in sorted((data_dir / CLIP).glob("*.jpg"))[:4]:
+        shutil.copy(p, seq / p.name)
+    broken = sorted(seq.glob("*.jpg"))[1]
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "o"
+    code = track(seq, "--checkpoint", tiny_checkpoint, "--out", out, "--no-draw")
+    std, err = capsys.readouterr()
+    assert code == 1 and broken.name in err and "1 frame(s) skipped" in err
+    assert "frames done  3 of 4" in std
+    recs = json.loads((out / "predictions.json").read_text())
+    assert sorted({r["frame"] for r in recs}) == [0, 2, 3]
+    assert broken.name not in {r["file_name"] for r in recs}
+    pt = json.loads((out / "posetrack" / "seq.json").read_text())
+    assert len(pt["images"]) == 4 and 2 not in {a["image_id"] for a in pt["annotations"]}
+
+
+def test_no_readable_frame_is_one_line(tiny_checkpoint, tmp_path, capsys):
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    (seq / "0.jpg").write_bytes(b"junk")
+    assert track(seq, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "no readable frames" in err and "Traceback" not in err
+
+
+def test_track_and_infer_track_write_the_same_results(tiny_checkpoint, data_dir, tmp_path,
+                                                      capsys):
+    clip = data_dir / CLIP / "000001_mpiinew_test.mp4"
+    assert track(clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "t",
+                 "--no-draw") == 0
+    assert main(["infer", str(clip), "--checkpoint", str(tiny_checkpoint), "--whole-image",
+                 "--track", "--flow", "none", "--device", "cpu", "--quiet", "--no-flip",
+                 "--out", str(tmp_path / "i"), "--no-draw"]) == 0
+    std = capsys.readouterr().out
+    assert "frames done  5 of 5" in std
+    a = json.loads((tmp_path / "t" / "predictions.json").read_text())
+    b = json.loads((tmp_path / "i" / "predictions.json").read_text())
+    assert a and [sorted(r) for r in a] == [sorted(r) for r in b]
+    assert {"image_id", "frame", "file_name", "track_id"} <= set(a[0])
+    for ra, rb in zip(a, b):
+        assert {k: ra[k] for k in ("image_id", "frame", "file_name", "track_id")} == \
+               {k: rb[k] for k in ("image_id", "frame", "file_name", "track_id")}
+        np.testing.assert_allclose(ra["keypoints"], rb["keypoints"], rtol=1e-5, atol=1e-4)
+
+
+def test_help_has_examples_without_markup(capsys):
+    assert main(["track", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "\nexamples:\n  heatpose track " in text and "exit status:" in text
+    assert "`" not in text and ":meth:" not in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+@pytest.mark.parametrize("gap", [2, 4, 5, 6])
+def test_skipped_frames_count_as_unseen(gap):
+    """PoseTracker.skip(n) gives the ids n frames without anyone would."""
+    sigmas = get_schema("posetrack18").sigmas
+    rng = np.random.default_rng(1)
+    base = rng.uniform(20, 120, (2, 17, 2)).astype(np.float32)
+
+    def frame(tracker, t):
+        kp = base + np.float32(t)
+        boxes = np.stack([pose_box(k, np.ones(17), 0.0, 0.15) for k in kp])
+        tracker.proposals(None)
+        return tracker.update(kp, np.full((2, 17), 0.9), boxes, np.full(2, 0.9)).tolist()
+
+    def empty(tracker):
+        tracker.proposals(None)
+        tracker.update(np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros((0, 4)), np.zeros(0))
+
+    ids = []
+    for use_skip in (False, True):
+        tracker = PoseTracker(sigmas, TrackerConfig(flow="none", max_age=5))
+        seen = [frame(tracker, t) for t in range(3)]
+        if use_skip:
+            tracker.skip(gap)
+        else:
+            for _ in range(gap):
+                empty(tracker)
+        seen.append(frame(tracker, 3 + gap))
+        ids.append(seen)
+    assert ids[0] == ids[1]
+    assert (ids[1][-1] == ids[1][0]) is (gap < 5)
