@@ -82,6 +82,12 @@ def test_damaged_video_skips_frames_keeps_results_and_tracks(tiny_checkpoint, tm
                                                         for i in range(12)]
     assert {a["image_id"] for a in pt["annotations"]} == {i + 1 for i in good}
     assert not list(out.glob("*.part.mp4")) and (out / "damaged_track.mp4").is_file()
+    # heatpose infer --track: the same records, the same rule across the gap
+    code = main(["infer", str(video), "--checkpoint", str(tiny_checkpoint), "--whole-image",
+                 "--track", "--flow", "none", "--max-age", str(max_age), "--device", "cpu",
+                 "--quiet", "--no-flip", "--no-draw", "--out", str(tmp_path / "i")])
+    assert code == 1 and "5-7" in capsys.readouterr().err
+    assert _same_records(recs, json.loads((tmp_path / "i" / "predictions.json").read_text()))
 
 
 def test_folder_with_broken_image(tiny_checkpoint, data_dir, tmp_path, capsys):
@@ -124,12 +130,20 @@ def test_track_and_infer_track_write_the_same_results(tiny_checkpoint, data_dir,
     assert "frames done  5 of 5" in std
     a = json.loads((tmp_path / "t" / "predictions.json").read_text())
     b = json.loads((tmp_path / "i" / "predictions.json").read_text())
-    assert a and [sorted(r) for r in a] == [sorted(r) for r in b]
     assert {"image_id", "frame", "file_name", "track_id"} <= set(a[0])
+    assert _same_records(a, b)
+
+
+def _same_records(a, b):
+    """Records of heatpose track and heatpose infer --track agree: the same keys, ids, frames,
+    names and tracks; the same numbers."""
+    assert a and [sorted(r) for r in a] == [sorted(r) for r in b]
     for ra, rb in zip(a, b):
-        assert {k: ra[k] for k in ("image_id", "frame", "file_name", "track_id")} == \
-               {k: rb[k] for k in ("image_id", "frame", "file_name", "track_id")}
-        np.testing.assert_allclose(ra["keypoints"], rb["keypoints"], rtol=1e-5, atol=1e-4)
+        keys = ("image_id", "frame", "file_name", "track_id", "category_id")
+        assert {k: ra[k] for k in keys} == {k: rb[k] for k in keys}
+        for k in ("keypoints", "bbox", "score", "bbox_score"):
+            np.testing.assert_allclose(ra[k], rb[k], rtol=1e-5, atol=1e-4)
+    return True
 
 
 def test_help_has_examples_without_markup(capsys):

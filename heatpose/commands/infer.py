@@ -316,7 +316,9 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     finished = False
     try:      # frames are decoded ahead in a background thread, overlapping the network
         for chunk in in_background(reader.chunks(FRAMES_PER_STEP), ahead=2):
-            found = pipe([f for _, f in chunk], return_heatmaps=args.heatmaps)
+            tracking = getattr(pipe, "tracking", None)      # frame numbers: gaps = unseen
+            found = tracking.indexed(chunk, args.heatmaps) if tracking is not None else \
+                pipe([f for _, f in chunk], return_heatmaps=args.heatmaps)
             for (index, _), people in zip(chunk, found):
                 records = people.to_records(index, file_name=path.name, frame=index)
                 if not _finite_records(records):

@@ -172,7 +172,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
                   out: Path, args: argparse.Namespace, report: Any, results: Any,
                   frames: Optional[List[dict]]) -> None:
     """Track one sequence: ``readable`` yields ``(index, image)`` of its readable frames in
-    order (a jump in ``index`` = frames skipped: :meth:`TrackingSession.skip`); ``keys(index)``
+    order (a jump in ``index`` = frames skipped: :meth:`TrackingSession.indexed`); ``keys(index)``
     gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
     file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
     from heatpose.commands.infer import (FRAMES_PER_STEP, _draw, _finite_records,
@@ -188,7 +188,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     progress = ProgressBar(total or None, f"{name} frames", enabled=not args.quiet)
 
     def process(chunk: List[Tuple[int, np.ndarray]]) -> None:
-        for (index, _), people in zip(chunk, session([im for _, im in chunk])):
+        for (index, _), people in zip(chunk, session.indexed(chunk)):
             records = people.to_records(**keys(index))
             if not _finite_records(records):
                 report.skip(f"{name}: frame {index}: the model gave non-finite keypoints")
@@ -206,14 +206,11 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     finished = False
     try:
         chunk: List[Tuple[int, np.ndarray]] = []
-        expected = 0
-        for index, image in readable:
-            if chunk and (index != expected or len(chunk) == FRAMES_PER_STEP):
+        for item in readable:                       # gaps in the indices: frames skipped
+            chunk.append(item)
+            if len(chunk) == FRAMES_PER_STEP:
                 process(chunk)
                 chunk = []
-            session.skip(index - expected)          # frames that could not be read
-            chunk.append((index, image))
-            expected = index + 1
         if chunk:
             process(chunk)
         finished = True

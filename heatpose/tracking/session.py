@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -61,6 +61,20 @@ class TrackingSession:
                   for im in ([images] if single else images)]
         out = self._chunk(frames, return_heatmaps)
         return out[0] if single else out
+
+    def indexed(self, frames: Sequence[Tuple[int, np.ndarray]],
+                return_heatmaps: bool = False) -> List[Any]:
+        """People of ``(index, image)`` pairs of one video, in order (index: the frame's number
+        from 0 since the start or the last :meth:`reset`). Frames missing between the indices
+        (unreadable) count as frames in which no track was seen (:meth:`skip`)."""
+        out: List[Any] = []
+        start = 0
+        for j in range(1, len(frames) + 1):       # runs of consecutive frames
+            if j == len(frames) or frames[j][0] != frames[j - 1][0] + 1:
+                self.skip(frames[start][0] - (self.tracker.frame + 1))
+                out += self._chunk([im for _, im in frames[start:j]], return_heatmaps)
+                start = j
+        return out
 
     def skip(self, frames: int) -> None:
         """``frames`` frames between the last call and the next could not be read: they count
