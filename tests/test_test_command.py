@@ -198,12 +198,16 @@ def test_bad_checkpoint_is_one_line_error(capsys, tmp_path, tests_dir):
                                                                                    "device cpu")
 
 
-def test_missing_annotation_file_is_one_line_error(capsys, tmp_path):
-    code = main(["test", COCO, "--checkpoint", str(tmp_path / "x.pth"),
+@pytest.mark.parametrize("name, file", [
+    (COCO, "person_keypoints_val2017.json"),
+    ("td-hm_res50_8xb64-210e_coco-wholebody-256x192", "coco_wholebody_val_v1.0.json")])
+def test_missing_annotation_file_is_one_line_error(name, file, capsys, tmp_path):
+    code = main(["test", name, "--checkpoint", str(tmp_path / "x.pth"),
                  "--data-root", str(tmp_path / "coco")])
     err = capsys.readouterr().err.strip()
-    expected = tmp_path / "coco" / "annotations" / "person_keypoints_val2017.json"
+    expected = tmp_path / "coco" / "annotations" / file
     assert code == 2 and "\n" not in err and str(expected) in err and "not found" in err
+    assert "--ann-file" in err
 
 
 def test_unknown_model_and_det_file_for_pck_dataset(capsys, tmp_path, tests_dir):

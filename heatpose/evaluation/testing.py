@@ -120,7 +120,9 @@ def read_test_records(data: TestData) -> List[Any]:
         raise InputError(f"{data.ann_file}: heatpose cannot read {data.dataset} test data "
                          f"(readers: {', '.join(sorted(DATASET_FORMATS))})")
     if not os.path.exists(data.ann_file):
-        raise InputError(f"{data.ann_file}: annotation file not found")
+        raise InputError(f"{data.ann_file}: {data.dataset} test annotation file not found "
+                         "(--data-root is the dataset folder, MMPose's data/<folder>/; or pass "
+                         "--ann-file)")
     if data.bbox_file is not None:
         if fam not in ("coco", "crowdpose", "halpe", "posetrack18"):
             raise InputError(f"{data.bbox_file}: {data.dataset} is scored with ground-truth "
