@@ -107,6 +107,11 @@ def test_folder_with_broken_image(tiny_checkpoint, data_dir, tmp_path, capsys):
     assert broken.name not in {r["file_name"] for r in recs}
     pt = json.loads((out / "posetrack" / "seq.json").read_text())
     assert len(pt["images"]) == 4 and 2 not in {a["image_id"] for a in pt["annotations"]}
+    code = main(["infer", str(seq), "--checkpoint", str(tiny_checkpoint), "--whole-image",
+                 "--track", "--flow", "none", "--device", "cpu", "--quiet", "--no-flip",
+                 "--no-draw", "--out", str(tmp_path / "i")])
+    assert code == 1 and broken.name in capsys.readouterr().err
+    assert _same_records(recs, json.loads((tmp_path / "i" / "predictions.json").read_text()))
 
 
 def test_no_readable_frame_is_one_line(tiny_checkpoint, tmp_path, capsys):

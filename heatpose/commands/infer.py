@@ -225,9 +225,12 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     report.files.append(str(results.path))
     frames: List[dict] = []
     progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
+    tracking = getattr(pipe, "tracking", None)      # --track: the images are frames, in order
 
     def predict(batch: List[tuple]) -> List[Any]:
         images = [image for _, image in batch]
+        if det is None and tracking is not None:      # image numbers: gaps = unseen
+            return tracking.indexed(batch, args.heatmaps)
         if det is None:                   # the person detector (or the whole image)
             return pipe(images, return_heatmaps=args.heatmaps)
         boxes = [_det_boxes(det, inputs.ids[i], image, inputs.names[i], args, report)
@@ -253,7 +256,8 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
 
     def keep(item: tuple, people: Any) -> None:
         i = item[0]
-        records = people.to_records(inputs.ids[i], file_name=inputs.names[i])
+        records = people.to_records(inputs.ids[i], file_name=inputs.names[i],
+                                    frame=None if tracking is None else i)
         if not _finite_records(records):
             report.skip(f"{files[i]}: the model gave non-finite keypoints (NaN/Inf)")
             return
