@@ -218,6 +218,19 @@ def test_bad_codec_is_one_line_in_config_and_train(item, tmp_path, capsys):
         load_config(path)
 
 
+def test_config_checks_the_codec_without_torch(tmp_path):
+    """`heatpose config` builds the codec to check it, and still starts without torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from heatpose.cli import main; "
+            f"rc = main(['config', {PRESET!r}, '--set', 'model.codec.sigma=3', '-o', "
+            f"{str(tmp_path / 'c.json')!r}]); print(rc, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.split() == ["0", "False"], proc.stderr
+
+
 @pytest.mark.parametrize("name, items, keys", [
     (PRESET, ["model.backbone=resnet18"], ["model.backbone", "model.pretrained_backbone"]),
     (PRESET, ['model.backbone_kwargs={"base_channels": 8}'],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Union
 
-from heatpose.codecs.flip import flip_heatmaps, flip_visibility, merge_flip
 from heatpose.codecs.msra import MSRAHeatmap
 from heatpose.codecs.udp import UDPHeatmap
 from heatpose.errors import InputError
@@ -51,6 +50,16 @@ def codec_from_dict(d: Mapping[str, Any]) -> Codec:
         return CODECS[kind](**args)
     except TypeError as exc:          # a missing required argument
         raise InputError(f"codec {kind}: {exc}") from None
+
+
+def __getattr__(name: str) -> Any:
+    """The flip-test helpers (they need torch) load on first use, so that building a codec
+    (e.g. checking a config's ``model.codec`` in ``heatpose config``) does not import torch."""
+    if name in ("flip_heatmaps", "flip_visibility", "merge_flip"):
+        from heatpose.codecs import flip
+
+        return getattr(flip, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Codec", "CODECS", "MSRAHeatmap", "UDPHeatmap", "codec_from_dict", "flip_heatmaps",
