@@ -79,20 +79,20 @@ def check_start_weights(cfg: ModelConfig, recipe: Optional[str] = None) -> None:
     from heatpose.engine.presets import config_from_preset
 
     ref = config_from_preset(preset).model
+    overridden = architecture_overrides(cfg, preset)
     checks = (("pretrained_backbone", ("backbone", "backbone_kwargs"), "the new backbone"),
               ("init_checkpoint", ("backbone", "backbone_kwargs", "deconv_out_channels",
-                                   "deconv_kernel_sizes", "visibility_head"), "the new network"))
+                                   "deconv_kernel_sizes", "visibility_head", "schema"),
+               "the new network"))
     for key, fields, what in checks:
         own = getattr(ref, key)
         if not own or getattr(cfg, key) != own:
             continue
-        changed = [f for f in fields if _plain(getattr(cfg, f)) != _plain(getattr(ref, f))]
-        if key == "init_checkpoint" and cfg.schema != ref.schema and \
-                load_config_schema(cfg).num_keypoints != load_config_schema(ref).num_keypoints:
-            changed.append("schema")
+        changed = [f for f in overridden if f in fields and (f != "schema" or (
+            load_config_schema(cfg).num_keypoints != load_config_schema(ref).num_keypoints))]
         if changed:
             now = ", ".join(f"model.{f}={json.dumps(_plain(getattr(cfg, f)))}" for f in changed)
-            was = ", ".join(f"{json.dumps(_plain(getattr(ref, f)))}" for f in changed)
+            was = ", ".join(json.dumps(_plain(getattr(ref, f))) for f in changed)
             raise ConfigError(
                 f"{now} overrides recipe {preset.name} ({was}) but model.{key} is still the "
                 f"recipe's file {own}, made for the recipe's network; set model.{key}=null "
