@@ -22,6 +22,11 @@ except ImportError:                         # the fuzz tests skip without hypoth
 else:
     set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "heatpose-hypothesis"))
 
+# the weights cache (downloads, ONNX exports of the CPU backend): a fresh folder per test run unless
+# the caller chose one, so tests neither read nor fill the user's ~/.cache/heatpose
+if "HEATPOSE_HOME" not in os.environ:
+    os.environ["HEATPOSE_HOME"] = tempfile.mkdtemp(prefix="heatpose-home-")
+
 _REASON = (f"shared test data not found at {SHARED} (set HEATPOSE_TEST_DATA to the folder "
            "holding data/ and reference/)")
 
