@@ -108,3 +108,22 @@ def test_clear_needs_a_target_and_help_has_examples(cache, capsys):
     code, out, _ = _run(capsys, "--help")
     assert code == 0 and "examples:" in out and "heatpose weights clear --all" in out
     assert "``" not in out and ":func:" not in out
+
+
+def test_onnx_exports_are_listed_and_cleared(cache, capsys):
+    """The CPU backend's ONNX exports (made again on use) show in the list and go with --all
+    or by name."""
+    from heatpose.inference.backends import onnx_cache_dir
+
+    exports = onnx_cache_dir()
+    exports.mkdir(parents=True)
+    (exports / "tiny-0123abcd.onnx").write_bytes(b"graph" * 100)
+    (exports / "other-4567abcd.onnx").write_bytes(b"graph" * 10)
+    assert cli_main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "onnx/tiny-0123abcd.onnx" in out and "ONNX export" in out
+    assert cli_main(["weights", "clear", "onnx/tiny-*"]) == 0
+    assert not (exports / "tiny-0123abcd.onnx").exists()
+    assert (exports / "other-4567abcd.onnx").exists()
+    assert cli_main(["weights", "clear", "--all"]) == 0
+    assert not list(exports.glob("*.onnx"))

@@ -146,6 +146,10 @@ def describe(folder: Path, patterns: List[str], full: bool) -> List[Dict[str, An
                         "status": "partial", "detail": f"unfinished download"
                         f" ({part.stat().st_size / 1e6:.1f}{of} MB)",
                         "used_by": _used_by(known.get(name) or {})})
+    for path in _exports(folder, patterns):
+        entries.append({"name": f"{path.parent.name}/{path.name}", "path": str(path),
+                        "bytes": path.stat().st_size, "status": "export",
+                        "detail": "ONNX export", "used_by": "CPU backend (made again on use)"})
     for pattern in patterns:
         if not any(fnmatch.fnmatchcase(e["name"], pattern) or
                    fnmatch.fnmatchcase(e["name"], pattern + PART_SUFFIX) for e in entries):
@@ -160,12 +164,24 @@ def print_table(folder: Path, entries: List[Dict[str, Any]]) -> None:
         print(f"no downloaded weights in {folder}")
         return
     check = {"verified": lambda e: "verified", "unverified": lambda e: e["detail"],
-             "partial": lambda e: "partial", "wrong": lambda e: f"WRONG: {e['detail']}"}
+             "partial": lambda e: "partial", "wrong": lambda e: f"WRONG: {e['detail']}",
+             "export": lambda e: e["detail"]}
     rows = [(e["name"], f"{e['bytes'] / 1e6:.1f} MB", check[e["status"]](e), e["used_by"])
             for e in entries]
     print(format_table(rows, header=("file", "size", "check", "used by"), right=False))
     total = sum(e["bytes"] for e in entries)
     print(f"\n{len(entries)} file(s), {total / 1e6:.1f} MB in {folder}")
+
+
+def _exports(folder: Path, patterns: List[str]) -> List[Path]:
+    """The CPU backend's ONNX exports (``HEATPOSE_HOME/onnx/*.onnx``) matching ``patterns``
+    (by ``onnx/NAME`` or ``NAME``; all when none is given)."""
+    from heatpose.inference.backends import EXPORTS_DIR as EXPORTS
+
+    sub = folder / EXPORTS
+    return [p for p in (sorted(sub.glob("*.onnx")) if sub.is_dir() else [])
+            if not patterns or _selected(p.name, patterns) or
+            _selected(f"{EXPORTS}/{p.name}", patterns)]
 
 
 # ------------------------------------------------------------------------------ clearing
@@ -197,6 +213,7 @@ def clear(folder: Path, patterns: List[str], everything: bool, partial: bool) ->
     parts = [p for p in (folder.glob("*" + PART_SUFFIX) if folder.is_dir() else [])
              if not patterns or _selected(p.name[:-len(PART_SUFFIX)], patterns)
              or _selected(p.name, patterns)]
+    targets += _exports(folder, patterns) if (patterns or everything) else []
     if patterns and not targets and not parts:
         raise InputError(f"no downloaded file matches {' '.join(patterns)} in {folder}")
     freed = 0

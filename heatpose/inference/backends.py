@@ -20,6 +20,7 @@ from heatpose.errors import InputError
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 DEFAULT_BACKEND = "auto"
+EXPORTS_DIR = "onnx"                   # under the weights cache (heatpose weights lists/clears it)
 PathLike = Union[str, Path]
 _RUNNERS: Dict[str, Any] = {}          # cache file -> OnnxEstimator (one session per process)
 
@@ -57,7 +58,7 @@ def model_digest(model: Any) -> str:
 def onnx_cache_dir() -> Path:
     from heatpose.inference.download import cache_dir
 
-    return cache_dir() / "onnx"
+    return cache_dir() / EXPORTS_DIR
 
 
 def onnx_runner_of(model: Any, cache: Optional[PathLike] = None,
