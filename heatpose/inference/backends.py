@@ -26,7 +26,10 @@ _RUNNERS: Dict[str, Any] = {}          # cache file -> OnnxEstimator (one sessio
 
 
 def onnxruntime_available() -> bool:
+    """Whether the ONNX Runtime backend can run a PyTorch model: it exports the graph first,
+    which needs the ``onnx`` package beside ``onnxruntime`` (the ``fast`` extra has both)."""
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
