@@ -2,6 +2,7 @@
 mapping (KeypointConverter); the recipe's flip shift reaches the trained model."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -165,3 +166,57 @@ def test_persistent_workers_follow_the_epoch(data_dir):
         expect.append(torch.stack([ds[i][0] for i in range(3)]))
     assert torch.equal(got[0], expect[0]) and torch.equal(got[1], expect[1])
     assert not torch.equal(got[0], got[1])
+
+
+@pytest.mark.parametrize("name", [COMBINE, MERGE])
+def test_coco_aic_recipes_train_and_validate_on_coco(name, data_dir, tmp_path):
+    """A short run of each COCO+AIC recipe (tiny network) trains on both sets and validates on
+    COCO as MMPose does: the combine model's 19 keypoints are reduced by its test_cfg
+    output_keypoint_indices to COCO's 17, read and scored with COCO's schema and sigmas."""
+    from heatpose.engine.trainer import Trainer
+    from heatpose.engine.validate import predict_loader
+    from heatpose.evaluation.testing import predict_records
+    from heatpose.models.build import load_model
+
+    root = data_dir / "mmpose_tests" / "coco"
+    cfg = apply_overrides(_on_test_data(name), [
+        "model.backbone=resnet18", "model.pretrained_backbone=null",
+        'model.backbone_kwargs={"stem_channels": 8, "base_channels": 8}',
+        "model.deconv_out_channels=[8,8,8]", "model.deconv_kernel_sizes=[4,4,4]",
+        'model.codec={"type": "MSRAHeatmap", "input_size": [64, 96], "heatmap_size": [16, 24],'
+        ' "sigma": 2}', "data.val_ann_file=test_coco.json", "data.val_img_prefix=",
+        "data.val_bbox_file=null", "data.num_workers=0", "train.batch_size=11",
+        "train.epochs=1", "optim.warmup_iters=1"])             # 21 instances: 2 iterations
+    combine = name == COMBINE
+    assert cfg.model.output_keypoint_indices == (list(range(17)) if combine else None)
+    trainer = Trainer(cfg, root, tmp_path)
+    assert trainer.model.num_keypoints == (19 if combine else 17)
+    assert trainer.val_schema.name == "coco" and len(trainer.val_schema.sigmas) == 17
+    result = trainer.train()
+    assert result.iteration == 2
+    assert {"AP", "AP50", "AR", "PCK@0.05"} <= set(result.metrics[-1])
+    assert result.metrics[-1]["AP"] == result.best
+    assert (tmp_path / "latest.pth").is_file()
+    assert load_model(tmp_path / "latest.pth").num_keypoints == trainer.model.num_keypoints
+    # validation's predictions are `heatpose test`'s (predict_records, the same reduction)
+    val = predict_loader(trainer.model, trainer.val_loader, torch.device("cpu"),
+                         schema=trainer.val_schema)
+    records = [dataclasses.replace(r, img_path=str(root / r.img_path))
+               for r in trainer.val_records]
+    tested = predict_records(trainer.model, records, schema=trainer.val_schema, skip_bad=False)
+    assert len(val) == len(tested.records) and val[0]["keypoints"].shape == (17, 2)
+    np.testing.assert_allclose(np.stack([p["keypoints"] for p in val]),
+                               tested.predictions.keypoints, atol=1e-4)
+
+
+def test_output_keypoint_indices_are_checked():
+    from heatpose.engine.validate import val_schema
+
+    cfg = apply_overrides(_on_test_data(COMBINE), ["model.pretrained_backbone=null",
+                                                    "model.output_keypoint_indices=[0, 19]"])
+    with pytest.raises(ConfigError, match=r"output_keypoint_indices \[0, 19\]"):
+        build_training_model(cfg.model)
+    cfg = apply_overrides(cfg, ["model.output_keypoint_indices=[0, 1, 2]"])
+    with pytest.raises(ConfigError, match=r"selects 3 keypoints but data.dataset 'coco' "
+                                          r"\(validation\) has 17"):
+        val_schema(cfg, load_config_schema(cfg.model))

@@ -70,6 +70,9 @@ class ModelConfig:
     init_checkpoint: Optional[str] = None      # MMPose ``load_from``: path or URL of full-model weights
     pretrained_backbone: Optional[str] = None  # backbone ``init_cfg`` checkpoint: path or URL
     pretrained_backbone_prefix: Optional[str] = None  # ``init_cfg`` prefix (e.g. 'backbone.')
+    # MMPose test_cfg output_keypoint_indices: the model keypoints validation scores, read in
+    # data.dataset's own schema (COCO's 17 of the COCO+AIC 19); None = all, in model.schema
+    output_keypoint_indices: Optional[List[int]] = None
 
 
 @dataclass

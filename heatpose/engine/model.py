@@ -143,6 +143,11 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
     if cfg.visibility_head and hasattr(model.head, "vis_loss_module"):
         model.head.vis_loss_module.loss_weight = cfg.vis_loss_weight
     check_output_size(model, codec)
+    idx = cfg.output_keypoint_indices
+    if idx is not None and not all(0 <= int(i) < schema.num_keypoints for i in idx):
+        raise ConfigError(f"model.output_keypoint_indices {list(idx)}: each must be a keypoint "
+                          f"of model.schema (0..{schema.num_keypoints - 1})")
+    model.output_keypoint_indices = None if idx is None else [int(i) for i in idx]
     load_start_weights(model, cfg, report)
     return model.train()
 

@@ -149,7 +149,9 @@ def config_from_preset(preset: Any) -> TrainConfig:
         schema=r.dataset, codec=dict(t.codec), flip_test=r.test.flip_test,
         flip_shift=r.test.shift_heatmap, init_checkpoint=t.load_from,
         pretrained_backbone=t.pretrained,
-        pretrained_backbone_prefix=(t.pretrained_cfg or {}).get("prefix"))
+        pretrained_backbone_prefix=(t.pretrained_cfg or {}).get("prefix"),
+        output_keypoint_indices=None if r.test.output_keypoint_indices is None
+        else list(r.test.output_keypoint_indices))
     val = t.val_data
     center = t.step("GetBBoxCenterScale") or {}
     data = DataConfig(

@@ -48,7 +48,8 @@ from heatpose.engine.samples import SafeSamples, SkipCounter, collate_skipping
 from heatpose.engine.state import (Progress, read_training_state, rng_state, seed_everything,
                                    set_rng_state)
 from heatpose.engine.validate import (build_val_dataset, compute_metrics, gather_predictions,
-                                      predict_loader, val_metric_name, val_rule_for)
+                                      predict_loader, val_metric_name, val_rule_for,
+                                      val_schema)
 from heatpose.data.dataset import collate_topdown
 from heatpose.errors import CheckpointError
 
@@ -122,8 +123,10 @@ class Trainer:
                                                self.info.world_size, False)
         self.val_loader = None
         self.val_records: List[Any] = []
+        self.val_schema = self.schema
         if cfg.data.val_ann_file:
-            val_set = SafeSamples(build_val_dataset(cfg, self.data_root, self.schema,
+            self.val_schema = val_schema(cfg, self.schema)    # output_keypoint_indices
+            val_set = SafeSamples(build_val_dataset(cfg, self.data_root, self.val_schema,
                                                     self.model.codec))
             self.val_records = list(val_set.records)
             self.val_loader, _ = build_loader(val_set, self.info, cfg.data.val_batch_size,
@@ -399,11 +402,11 @@ class Trainer:
 
         try:
             preds = predict_loader(self.model, self.val_loader, self.device, self.amp,
-                                   on_batch=on_batch)
+                                   on_batch=on_batch, schema=self.val_schema)
         finally:
             bar.close()
         preds = gather_predictions(preds, self.info)
-        metrics = compute_metrics(self.cfg, self.data_root, self.schema, self.val_records,
+        metrics = compute_metrics(self.cfg, self.data_root, self.val_schema, self.val_records,
                                   preds) if self.info.is_main else None
         return broadcast_object(metrics, self.info)
 

@@ -31,6 +31,29 @@ from heatpose.engine.metric_names import (DEFAULT_KEY_METRIC, KEY_METRIC_NAMES, 
                                           LOWER_IS_BETTER, val_metric_name, val_rule_for)
 
 
+def val_schema(cfg: TrainConfig, schema: Any) -> Any:
+    """The val split's keypoint schema: the model's ``schema``, or, when
+    ``model.output_keypoint_indices`` selects some of the model's keypoints (MMPose's test_cfg:
+    COCO's 17 of the 19-keypoint COCO+AIC model), ``data.dataset``'s own schema, as MMPose reads
+    the val set with its dataset's metainfo and scores it with that dataset's sigmas."""
+    idx = cfg.model.output_keypoint_indices
+    if idx is None:
+        return schema
+    from heatpose.errors import HeatposeError
+    from heatpose.schema import schema_for_dataset
+
+    try:
+        own = schema_for_dataset(cfg.data.dataset)
+    except HeatposeError as exc:
+        raise ConfigError(f"data.dataset = {cfg.data.dataset!r}: no keypoint schema for "
+                          f"validation with model.output_keypoint_indices ({exc})") from None
+    if own.num_keypoints != len(idx):
+        raise ConfigError(f"model.output_keypoint_indices selects {len(idx)} keypoints but "
+                          f"data.dataset {cfg.data.dataset!r} (validation) has "
+                          f"{own.num_keypoints}")
+    return own
+
+
 def build_val_dataset(cfg: TrainConfig, data_root: Path, schema: Any, codec: Any) -> Any:
     """The val split in test mode (box crops, no targets). MPII records get ``head_size`` from
     ``data.val_headbox_file`` (PCKh needs it; ConfigError when it is unset or missing)."""
@@ -62,14 +85,20 @@ def build_val_dataset(cfg: TrainConfig, data_root: Path, schema: Any, codec: Any
 @torch.no_grad()
 def predict_loader(model: Any, loader: DataLoader, device: torch.device,
                    amp: bool = False,
-                   on_batch: Optional[Callable[[Dict[str, Any], int], None]] = None
-                   ) -> List[Dict[str, Any]]:
+                   on_batch: Optional[Callable[[Dict[str, Any], int], None]] = None,
+                   schema: Any = None) -> List[Dict[str, Any]]:
     """Per instance: ``img_id``, ``ann_id``, ``keypoints`` (K, 2) image px (x, y), ``scores``
-    (K,), ``scale`` (2,) the crop window (w, h) px — this process's shard only.
+    (K,), ``scale`` (2,) the crop window (w, h) px — this process's shard only. K: the
+    keypoints of the val data's ``schema`` (default the model's), the model's
+    ``output_keypoint_indices`` when it has them.
 
     ``on_batch(meta, n)`` is called for each batch of ``n`` readable crops (a loader with
     :func:`heatpose.engine.samples.collate_skipping` lists unreadable ones in
     ``meta["skipped"]``; they get no prediction)."""
+    from heatpose.evaluation.testing import output_keypoints
+
+    schema = schema if schema is not None else model.schema
+    keep: Any = output_keypoints(model, schema) if schema is not None else slice(None)
     out: List[Dict[str, Any]] = []
     was_training = model.training
     model.eval()
@@ -86,7 +115,7 @@ def predict_loader(model: Any, loader: DataLoader, device: torch.device,
             res = model.predict_crops(crops, centers, scales, bboxes)
         for i in range(len(crops)):
             out.append({"ann_id": meta["ann_id"][i], "img_id": meta["img_id"][i],
-                        "keypoints": res.keypoints[i], "scores": res.scores[i],
+                        "keypoints": res.keypoints[i][keep], "scores": res.scores[i][keep],
                         "scale": scales[i]})
     model.train(was_training)
     return out

@@ -174,6 +174,19 @@ def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers:
                            skip_bad=False).predictions
 
 
+def output_keypoints(model: Any, schema: Any) -> List[int]:
+    """The model's keypoints that are scored against data of ``schema``: MMPose's test_cfg
+    ``output_keypoint_indices`` (``model.output_keypoint_indices``; COCO's 17 of the 19-keypoint
+    COCO+AIC model), else all. InputError when their count is not the schema's."""
+    keep = getattr(model, "output_keypoint_indices", None)
+    keep = list(range(len(model.flip_indices))) if keep is None else list(keep)
+    if len(keep) != schema.num_keypoints:
+        raise InputError(f"the model gives {len(keep)} keypoints (of {len(model.flip_indices)}) "
+                         f"but the test data's schema '{schema.name}' has "
+                         f"{schema.num_keypoints}")
+    return keep
+
+
 @torch.no_grad()
 def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
                     workers: int = 0, schema: Any = None,
@@ -194,12 +207,7 @@ def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
     schema = schema if schema is not None else model.schema
     if schema is None:
         raise InputError("run_model: the model carries no keypoint schema; pass schema=")
-    keep = getattr(model, "output_keypoint_indices", None)
-    keep = list(range(len(model.flip_indices))) if keep is None else list(keep)
-    if len(keep) != schema.num_keypoints:
-        raise InputError(f"the model gives {len(keep)} keypoints (of {len(model.flip_indices)}) "
-                         f"but the test data's schema '{schema.name}' has "
-                         f"{schema.num_keypoints}")
+    keep = output_keypoints(model, schema)
     dataset = SafeSamples(TopdownDataset(records, "", schema, model.codec, train=False))
     loader = DataLoader(dataset, batch_size=max(1, int(batch_size)), shuffle=False,
                         num_workers=int(workers), collate_fn=collate_skipping(collate_topdown))
