@@ -50,8 +50,10 @@ def checkpoint(tmp_path_factory, weights_rule):
                                   strict=True)
             made[name] = str(save_model(model, tmp_path_factory.mktemp("ckpt") / "model.pth"))
         return made[name]
+    old = torch.get_num_threads()
     torch.set_num_threads(1)
-    return make
+    yield make
+    torch.set_num_threads(old)              # not left at 1 for the tests that follow
 
 
 def pseudo_gt(tests_dir: Path, key: str, out: Path) -> Path:
