@@ -197,7 +197,9 @@ def test_coco_aic_recipes_train_and_validate_on_coco(name, data_dir, tmp_path):
     assert {"AP", "AP50", "AR", "PCK@0.05"} <= set(result.metrics[-1])
     assert result.metrics[-1]["AP"] == result.best
     assert (tmp_path / "latest.pth").is_file()
-    assert load_model(tmp_path / "latest.pth").num_keypoints == trainer.model.num_keypoints
+    saved = load_model(tmp_path / "latest.pth")       # a '+custom' file: its own metadata
+    assert saved.num_keypoints == trainer.model.num_keypoints
+    assert saved.output_keypoint_indices == cfg.model.output_keypoint_indices
     # validation's predictions are `heatpose test`'s (predict_records, the same reduction)
     val = predict_loader(trainer.model, trainer.val_loader, torch.device("cpu"),
                          schema=trainer.val_schema)

@@ -220,6 +220,10 @@ def model_from_checkpoint(state: Dict[str, torch.Tensor], meta: Dict[str, Any], 
                             name=meta.get("model_name"), schema=schema, preset=preset,
                             flip_test=bool(meta.get("flip_test", True)),
                             flip_shift=meta.get("flip_shift"))
+    keep = meta.get("output_keypoint_indices")
+    if keep is None and preset is not None:
+        keep = preset.test.output_keypoint_indices
+    model.output_keypoint_indices = [int(i) for i in keep] if keep is not None else None
     load_state_dict_checked(model, state, source=str(path))
     return model.to(device).eval()
 

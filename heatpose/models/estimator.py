@@ -285,4 +285,7 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
             meta["preset"] = self.preset.to_dict()
         if self.schema is not None:
             meta["schema"] = self.schema.to_dict()
+        keep = getattr(self, "output_keypoint_indices", None)
+        if keep is not None:                    # MMPose test_cfg: the keypoints evaluation scores
+            meta["output_keypoint_indices"] = [int(i) for i in keep]
         return meta
