@@ -32,6 +32,15 @@ ANN = "annotations/person_keypoints_train2017.json"
 PEER = "/work/peer/bin/peer-python"
 
 
+def timed_steps(one, iters: int, batch: int, pipeline_s: float) -> dict:
+    """Seconds per sample of ``one()`` (a training step) after one warm-up call."""
+    one()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        one()
+    return {"pipeline_s": pipeline_s, "step_s": (time.perf_counter() - t0) / (iters * batch)}
+
+
 def heatpose_worker(name: str, batch: int, iters: int) -> dict:
     import torch
 
@@ -64,11 +73,7 @@ def heatpose_worker(name: str, batch: int, iters: int) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    one()
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        one()
-    return {"pipeline_s": pipeline / n, "step_s": (time.perf_counter() - t0) / (iters * batch)}
+    return timed_steps(one, iters, batch, pipeline / n)
 
 
 def mmpose_worker(name: str, batch: int, iters: int) -> dict:
@@ -107,11 +112,7 @@ def mmpose_worker(name: str, batch: int, iters: int) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    one()
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        one()
-    return {"pipeline_s": pipe / n, "step_s": (time.perf_counter() - t0) / (iters * batch)}
+    return timed_steps(one, iters, batch, pipe / n)
 
 
 def run_worker(python: str, which: str, args: argparse.Namespace) -> dict:

@@ -370,7 +370,7 @@ def test_best_checkpoint_follows_the_key_metric(tmp_path, data_dir, monkeypatch)
 
 
 def test_val_metric_names_follow_the_shared_scheme():
-    from heatpose.engine.validate import val_metric_name
+    from heatpose.engine.metric_names import val_metric_name
 
     assert [val_metric_name(m, "coco") for m in ("AP .5", "AP (M)", "AR .75", "AP50", None)] \
         == ["AP50", "APm", "AR75", "AP50", "AP"]

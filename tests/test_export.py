@@ -20,7 +20,7 @@ from heatpose.errors import InputError
 from heatpose.export import export_onnx, read_onnx_metadata
 from heatpose.inference.backends import as_backend
 from heatpose.inference.onnx_backend import OnnxEstimator
-from test_parity import FIXTURES, build_from_fixture, close
+from test_parity import FIXTURES, build_from_fixture, check_end_to_end, close
 
 # end-to-end images of each fixture run here (the first three: 4 of its 13 boxes, one of them
 # the astronaut) to keep the 6 exports + runs within the test-time budget
@@ -69,25 +69,7 @@ def test_graph_passes_checker_and_carries_the_model(exported):
 
 def test_onnx_runtime_matches_mmpose_end_to_end(exported, data_dir):
     f, model, _, runner = exported
-    meta = json.loads(str(f["meta_json"]))
-    dec = meta["head_decoder"]
-    kpt_tol = 1e-2 if dec["type"] == "UDPHeatmap" or dec.get("unbiased", False) else 1e-3
-    for i, rel in enumerate(f["e2e_images"][:E2E_IMAGES]):
-        sel = f["e2e_img_index"] == i
-        res = runner.predict(str(data_dir / str(rel)), f["e2e_bboxes_xyxy"][sel],
-                             return_heatmaps=True)
-        np.testing.assert_allclose(res.centers, f["e2e_input_center"][sel], atol=1e-3)
-        np.testing.assert_allclose(res.scales, f["e2e_input_scale"][sel], atol=1e-3)
-        close(res.heatmaps, f["e2e_heatmaps"][sel])
-        close(res.scores, f["e2e_keypoint_scores"][sel])
-        if "e2e_keypoints_visible" in f:
-            close(res.visibility, f["e2e_keypoints_visible"][sel])
-        want = f["e2e_keypoints"][sel]
-        err = np.linalg.norm(res.keypoints - want, axis=-1)
-        stable = f["e2e_stable"][sel]
-        assert np.all(err[stable] <= kpt_tol), (rel, err[stable].max())
-        loose = err[~stable] <= f["e2e_max_move_px"][sel][~stable] + 1e-2
-        assert np.all(loose | np.isnan(want[~stable]).any(-1)), rel
+    check_end_to_end(runner, f, data_dir, images=E2E_IMAGES)
 
 
 # ------------------------------------------------------------------ small models

@@ -47,9 +47,9 @@ from heatpose.engine.optim import build_optimizer, build_scheduler
 from heatpose.engine.samples import SafeSamples, SkipCounter, collate_skipping
 from heatpose.engine.state import (Progress, read_training_state, rng_state, seed_everything,
                                    set_rng_state)
+from heatpose.engine.metric_names import val_metric_name, val_rule_for
 from heatpose.engine.validate import (build_val_dataset, compute_metrics, gather_predictions,
-                                      predict_loader, val_metric_name, val_rule_for,
-                                      val_schema)
+                                      predict_loader, val_schema)
 from heatpose.data.dataset import collate_topdown
 from heatpose.errors import CheckpointError
 

@@ -11,9 +11,8 @@ DeepFashion(2) ``PCK``, ``AUC``, ``EPE``). Every dataset also reports the cheap
 does not know (e.g. coco_wholebody, or a custom schema without OKS sigmas) report ``PCK``,
 ``AUC`` and ``EPE`` (box-normalised) instead.
 
-The "best checkpoint" metric: ``train.val_metric`` names a metric above, or a zoo table column
-(:attr:`heatpose.models.zoo.ModelPreset.key_metric`, mapped by :data:`KEY_METRIC_NAMES`);
-unset, the dataset's zoo key metric (:data:`DEFAULT_KEY_METRIC`).
+The "best checkpoint" metric: ``train.val_metric`` names a metric above or a zoo table column,
+else the dataset's zoo key metric (the rules live in :mod:`heatpose.engine.metric_names`).
 """
 from __future__ import annotations
 
@@ -27,8 +26,6 @@ from torch.utils.data import DataLoader
 from heatpose.engine.config import ConfigError, TrainConfig
 from heatpose.engine.distributed import DistInfo, all_gather_objects
 
-from heatpose.engine.metric_names import (DEFAULT_KEY_METRIC, KEY_METRIC_NAMES,  # noqa: F401
-                                          LOWER_IS_BETTER, val_metric_name, val_rule_for)
 
 
 def val_schema(cfg: TrainConfig, schema: Any) -> Any:
