@@ -95,9 +95,8 @@ def test_predict_edge_boxes_give_finite_keypoints(model):
     assert out is not None and len(out.keypoints) == len(boxes)
 
 
-@pytest.mark.xfail(reason="models/estimator.py (helper X): a finite float32 box whose padded "
-                          "crop size overflows float32 (w, h ~ 3.4e38) yields NaN keypoints "
-                          "instead of an InputError", strict=False)
 def test_predict_overflowing_box_is_rejected(model):
+    """A finite float32 box whose padded crop size overflows is an error, not NaN keypoints."""
     image = np.full((48, 64, 3), 127, np.uint8)
-    _check(model, image, [[0, 0, 3.4e38, 3.4e38]])
+    with pytest.raises(InputError, match=r"bboxes\[0\] = .*too large"):
+        model.predict(image, [[0, 0, 3.4e38, 3.4e38]])

@@ -64,6 +64,11 @@ def validate_bboxes(bboxes: Any, image_shape: Optional[Tuple[int, int]] = None,
         if box[2] <= box[0] or box[3] <= box[1]:
             raise InputError(f"{source}[{i}] = {box.tolist()}: box must have x2 > x1 and y2 > y1 "
                              "(xyxy pixels; xywh boxes need bbox_xywh2xyxy first)")
+        with np.errstate(over="ignore"):            # padding and the aspect fix grow it < 4x
+            too_big = not np.all(np.isfinite((box[2:] - box[:2]) * np.float32(4)))
+        if too_big:
+            raise InputError(f"{source}[{i}] = {box.tolist()}: box is too large (its padded crop "
+                             "size overflows float32)")
         if image_shape is not None:
             h, w = image_shape
             if box[2] <= 0 or box[3] <= 0 or box[0] >= w or box[1] >= h:
