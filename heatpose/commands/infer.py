@@ -438,10 +438,10 @@ def run(args: argparse.Namespace) -> int:
         from heatpose.inference.detector import read_detection_file
 
         det = read_detection_file(args.det_file)
-    out = make_out_folder(args.out)
     command = getattr(args, "command", None) or "infer"     # also run by heatpose demo
     announce_device(args)
     pipe = make_pipeline(args, device)
+    out = make_out_folder(args.out)          # only once the inputs, options and model are good
     report = run_video(pipe, source, out, args) if video else \
         run_images(pipe, files, out, args, det)
     print_summary(report, time.monotonic() - start, command)

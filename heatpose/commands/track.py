@@ -257,9 +257,9 @@ def run(args: argparse.Namespace) -> int:
     check_model_args(args)
     config = tracker_config(args, args.det_thr)
     sources = sequences_of(args.input)
-    out = make_out_folder(args.out)
     device = announce_device(args)
     pipe = make_pipeline(args, device)
+    out = make_out_folder(args.out)          # only once the inputs and the model are good
     report = track_sequences(pipe, sources, out, config, args)
     print_summary(report, time.monotonic() - start, "track")
     return 1 if report.skipped else 0
