@@ -107,21 +107,26 @@ def weights_rule():
     return weights_rule.deterministic_state_dict
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    """A small COCO-keypoint heatpose checkpoint (ResNet-18 with 8 base channels, 2 deconvs,
-    96x128 input), self-describing, built here with a fixed seed (no download)."""
+def make_tiny_checkpoint(folder: Path, schema_name: str, name: str) -> Path:
+    """A small self-describing heatpose checkpoint for ``schema_name``'s keypoints (ResNet-18
+    with 8 base channels, 2 deconvs, 96x128 input), built with a fixed seed (no download)."""
     import torch
 
     from heatpose.models.build import Architecture, build_estimator, save_model
     from heatpose.schema import get_schema
 
     torch.manual_seed(0)
-    schema = get_schema("coco")
+    schema = get_schema(schema_name)
     codec = {"type": "MSRAHeatmap", "input_size": [96, 128], "heatmap_size": [12, 16], "sigma": 2}
-    arch = Architecture("resnet18", 17, (16, 16), (4, 4),
+    arch = Architecture("resnet18", schema.num_keypoints, (16, 16), (4, 4),
                         backbone_kwargs={"stem_channels": 8, "base_channels": 8})
-    model = build_estimator(arch, codec, schema.flip_indices, name="tiny-coco", schema=schema)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    model = build_estimator(arch, codec, schema.flip_indices, name=name, schema=schema)
+    path = folder / f"{name}.pth"
     save_model(model.eval(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A small COCO-keypoint checkpoint (see :func:`make_tiny_checkpoint`)."""
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt"), "coco", "tiny-coco")

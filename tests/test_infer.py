@@ -4,19 +4,17 @@ rest, unique names per input file, drawing options and the result object."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from heatpose.cli import main
 from heatpose.inference.pipeline import Pipeline
+from test_readme import run_readme_block
 
 VIDEO = "mmpose_tests/posetrack18/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
 
@@ -299,8 +297,7 @@ def test_readme_pipeline_block_runs_as_written(tmp_path):
 
     from heatpose.models.build import RandomWeightsWarning, build_model
 
-    root = Path(__file__).resolve().parents[1]
-    text = (root / "README.md").read_text()
+    text = (ROOT / "README.md").read_text()
     section = text[text.index("## Pipeline"):]
     (block,) = re.findall(r"```python\n(.+?)\n```", section[:section.index("\n## ", 1)], re.S)
     name = re.search(r'Pipeline\(model="([^"]+)"', block).group(1)
@@ -312,11 +309,7 @@ def test_readme_pipeline_block_runs_as_written(tmp_path):
     prelude = ("import heatpose.recipes as r\n"
                f"object.__setattr__(r.get_recipe({name!r}), 'checkpoint_url', "
                f"{served.as_uri()!r})\n")
-    env = {**os.environ, "HEATPOSE_HOME": str(tmp_path / "home"),
-           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", prelude + block],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_readme_block(block, prelude, tmp_path)
     assert done.stdout.splitlines()[0] == "(1, 17, 2)"
     assert cv2.imread(str(tmp_path / "astronaut_pose.jpg")).shape == (512, 512, 3)
     (rec,) = json.loads((tmp_path / "astronaut_pose.json").read_text())

@@ -28,6 +28,17 @@ def test_ci_runs_the_readme_test_command():
     assert test_cmd.strip() in [line.strip() for line in ci]
 
 
+def run_readme_block(block: str, prelude: str, cwd) -> subprocess.CompletedProcess:
+    """A README code block, verbatim after ``prelude``, in a fresh interpreter that sees this
+    checkout, with HEATPOSE_HOME under ``cwd``; user warnings are errors."""
+    env = {**os.environ, "HEATPOSE_HOME": str(cwd / "home"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", prelude + block],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def _python_blocks():
     text = (ROOT / "README.md").read_text()
     section = text[text.index("## Python\n"):]
@@ -62,10 +73,7 @@ def test_readme_python_block_runs_as_written(tmp_path):
                    f"rec = r.get_recipe({name!r})\n"
                    f"object.__setattr__(rec, 'checkpoint_url', "
                    f"'http://127.0.0.1:{port}/hrnet_w32_coco.pth')\n")
-        env = {**os.environ, "HEATPOSE_HOME": str(tmp_path / "home"),
-               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", prelude + block],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        done = run_readme_block(block, prelude, tmp_path)
     finally:
         server.terminate()
         server.wait(timeout=10)

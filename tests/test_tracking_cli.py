@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import make_tiny_checkpoint
 from heatpose.cli import main
 
 CLIP = "mmpose_tests/posetrack18/videos/000001_mpiinew_test"
@@ -15,20 +16,7 @@ CLIP = "mmpose_tests/posetrack18/videos/000001_mpiinew_test"
 
 @pytest.fixture(scope="module")
 def tiny_posetrack(tmp_path_factory):
-    import torch
-
-    from heatpose.models.build import Architecture, build_estimator, save_model
-    from heatpose.schema import get_schema
-
-    torch.manual_seed(0)
-    schema = get_schema("posetrack18")
-    codec = {"type": "MSRAHeatmap", "input_size": [96, 128], "heatmap_size": [12, 16], "sigma": 2}
-    arch = Architecture("resnet18", 17, (16, 16), (4, 4),
-                        backbone_kwargs={"stem_channels": 8, "base_channels": 8})
-    model = build_estimator(arch, codec, schema.flip_indices, name="tiny-pt18", schema=schema)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny_pt18.pth"
-    save_model(model.eval(), path)
-    return path
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt"), "posetrack18", "tiny-pt18")
 
 
 def _self_evaluate(tmp_path, pred_file):
