@@ -138,7 +138,7 @@ class TrainSettings:
     seed: int = ranged(0, 0)
     amp: bool = False                          # MMPose trains in fp32; --amp turns it on
     log_interval: int = ranged(50, 1)
-    log_seconds: float = ranged(20.0, 0)       # also log when this long since the last line
+    log_seconds: float = ranged(20.0, 0, lo_open=True)  # also log when this long since the last line
     skip_bad_samples: bool = True              # unreadable samples: skip and count (false: stop)
     on_nonfinite: str = "stop"                 # non-finite loss/gradient: 'stop' or 'skip' the step
     divergence_factor: float = ranged(100.0, 0)  # stop when the loss runs away (0 = off; health.py)
@@ -186,17 +186,32 @@ def _build(cls: type, d: Any, source: str, prefix: str) -> Any:
     if unknown:
         raise ConfigError(_unknown_key_message(source, prefix + str(unknown[0]),
                                                [prefix + k for k in hints]))
-    kwargs = {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name, value in d.items():
-        kwargs[name] = _coerce(value, hints[name], source, prefix + name)
-        if "range" in fields[name].metadata:
-            problem = range_problem(kwargs[name], fields[name].metadata["range"], prefix + name)
-            if problem:
-                raise ConfigError(f"{source}: {problem}")
+    kwargs = {name: _coerce(value, hints[name], source, prefix + name)
+              for name, value in d.items()}
+    obj = cls(**kwargs)
+    check_settings(obj, source, prefix)
     if cls is ModelConfig and "codec" in kwargs:
         check_codec(kwargs["codec"], source, prefix + "codec")
-    return cls(**kwargs)
+    return obj
+
+
+def check_settings(obj: Any, source: str, prefix: str) -> None:
+    """ConfigError naming ``source`` and the key unless every field of the config dataclass
+    ``obj`` is inside its ``ranged`` bounds (and, for TrainSettings, fits the rules a range
+    cannot say). Run on files and ``--set`` values as they are read, and by the trainer on
+    configs built in Python."""
+    for f in dataclasses.fields(obj):
+        if "range" in f.metadata:
+            problem = range_problem(getattr(obj, f.name), f.metadata["range"], prefix + f.name)
+            if problem:
+                raise ConfigError(f"{source}: {problem}")
+    if isinstance(obj, TrainSettings):
+        if obj.on_nonfinite not in ("stop", "skip"):
+            raise ConfigError(f"{source}: {prefix}on_nonfinite = {obj.on_nonfinite!r}: use "
+                              "'stop' or 'skip'")
+        if not (obj.divergence_factor == 0 or obj.divergence_factor > 1):
+            raise ConfigError(f"{source}: {prefix}divergence_factor = {obj.divergence_factor}: "
+                              "must be 0 (off) or above 1")
 
 
 def check_codec(codec: Dict[str, Any], source: str, key: str = "model.codec") -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple
+from typing import Deque, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
@@ -31,20 +31,6 @@ MAX_CONSECUTIVE_SKIPS = 10
 class TrainingHealthError(HeatposeError):
     """Training stopped because its numbers went bad (non-finite loss or gradient, runaway
     loss, non-finite weights). The message says where and what to change."""
-
-
-def check_fault_settings(t: Any) -> None:
-    """ConfigError for out-of-range ``train.on_nonfinite``, ``log_seconds``,
-    ``divergence_factor`` (``t``: the config's TrainSettings)."""
-    from heatpose.engine.config import ConfigError
-
-    if t.on_nonfinite not in ("stop", "skip"):
-        raise ConfigError(f"train.on_nonfinite = {t.on_nonfinite!r}: use 'stop' or 'skip'")
-    if not t.log_seconds > 0:
-        raise ConfigError(f"train.log_seconds = {t.log_seconds}: must be positive")
-    if not (t.divergence_factor == 0 or t.divergence_factor > 1):
-        raise ConfigError(f"train.divergence_factor = {t.divergence_factor}: must be 0 (off) "
-                          "or above 1")
 
 
 def first_nonfinite(tensors: Dict[str, torch.Tensor]) -> Optional[str]:

@@ -31,13 +31,13 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
-from heatpose.engine.config import ConfigError, TrainConfig
+from heatpose.engine.config import ConfigError, TrainConfig, check_settings
 from heatpose.engine.data import build_dataset, build_loader, iters_per_epoch
 from heatpose.engine.distributed import (DistInfo, any_process, barrier, broadcast_object,
                                          env_dist_info, process_device, reduce_mean, unwrap,
                                          wrap_model)
 from heatpose.engine.health import (MAX_CONSECUTIVE_SKIPS, BufferSnapshot, LossWatch,
-                                    TrainingHealthError, check_fault_settings,
+                                    TrainingHealthError,
                                     first_nonfinite, grad_norm, remove_partial_saves)
 from heatpose.engine.interrupt import StopFlag
 from heatpose.engine.logging import TrainLogger, train_summary
@@ -96,11 +96,7 @@ class Trainer:
         self.device = process_device(device, self.info)
         self.amp = bool(cfg.train.amp) and self.device.type == "cuda"
         t = cfg.train
-        for key in ("epochs", "batch_size", "val_interval", "checkpoint_interval",
-                    "log_interval"):
-            if getattr(t, key) < 1:
-                raise ConfigError(f"train.{key} = {getattr(t, key)}: must be at least 1")
-        check_fault_settings(t)
+        check_settings(t, "config", "train.")        # also a config built in Python
         # resolved in place, so that the saved config and the caller see what chose the best
         t.val_metric = val_metric_name(t.val_metric, cfg.data.dataset)
         t.val_rule = val_rule_for(t.val_rule, t.val_metric)
@@ -347,7 +343,8 @@ class Trainer:
     def _skip_step(self, what: str, stop: bool) -> None:
         """Undo the forward pass's side effects and skip the step; with ``stop`` (non-finite
         numbers) raise TrainingHealthError unless ``train.on_nonfinite=skip``."""
-        self.buffers.restore()
+        if stop:            # non-finite numbers come after the forward pass: undo its BN updates
+            self.buffers.restore()
         self.optimizer.zero_grad(set_to_none=True)
         self.skipped_steps += 1
         self._skips_in_a_row += 1
