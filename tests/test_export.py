@@ -91,6 +91,17 @@ def _image():
 BOXES = np.array([[10, 5, 120, 150], [60, 20, 190, 140], [0, 0, 200, 160]], np.float32)
 
 
+def test_export_leaves_the_model_in_its_mode(tiny, tmp_path):
+    """Exporting a model that is training does not switch it to eval mode for good."""
+    tiny.train()
+    try:
+        export_onnx(tiny, tmp_path / "m.onnx")
+        assert tiny.training and tiny.backbone.training
+    finally:
+        tiny.eval()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 @pytest.mark.parametrize("dynamic", [True, False])
 def test_heatmaps_graph_with_flip_outside_equals_pytorch(tiny, tmp_path, dynamic):
     path = export_onnx(tiny, tmp_path / "m.onnx", dynamic_batch=dynamic, batch_size=2)

@@ -55,7 +55,7 @@ def codec_from_dict(d: Mapping[str, Any]) -> Codec:
 def __getattr__(name: str) -> Any:
     """The flip-test helpers (they need torch) load on first use, so that building a codec
     (e.g. checking a config's ``model.codec`` in ``heatpose config``) does not import torch."""
-    if name in ("flip_heatmaps", "flip_visibility", "merge_flip"):
+    if name in ("flip_heatmaps", "flip_visibility", "merge_flip", "merge_flip_visibility"):
         from heatpose.codecs import flip
 
         return getattr(flip, name)
@@ -63,4 +63,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["Codec", "CODECS", "MSRAHeatmap", "UDPHeatmap", "codec_from_dict", "flip_heatmaps",
-           "flip_visibility", "merge_flip"]
+           "flip_visibility", "merge_flip", "merge_flip_visibility"]

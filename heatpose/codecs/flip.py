@@ -97,3 +97,9 @@ def merge_flip(heatmaps: Array, heatmaps_of_flipped: Array, flip_indices: Sequen
                          f"{tuple(heatmaps_of_flipped.shape)}")
     back = flip_heatmaps(heatmaps_of_flipped, flip_indices, flip_mode, shift)
     return (heatmaps + back) * 0.5
+
+
+def merge_flip_visibility(vis: Array, vis_of_flipped: Array,
+                          flip_indices: Sequence[int]) -> Array:
+    """Flip-test average of (N, K) visibility: ``(vis + flip_visibility(vis_of_flipped)) * 0.5``."""
+    return (vis + flip_visibility(vis_of_flipped, flip_indices)) * 0.5

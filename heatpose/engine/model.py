@@ -39,15 +39,9 @@ def load_config_schema(cfg: ModelConfig) -> Any:
 
 def _zoo_preset(name: Optional[str]) -> Any:
     """The zoo preset called ``name`` (1.x name or alias), or None."""
-    if not name:
-        return None
-    from heatpose.errors import UnknownModelError
-    from heatpose.models.zoo import get_preset
+    from heatpose.recipes import find_recipe
 
-    try:
-        return get_preset(str(name))
-    except UnknownModelError:
-        return None
+    return find_recipe(str(name)) if name else None
 
 
 def _plain(value: Any) -> Any:

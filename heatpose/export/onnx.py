@@ -96,15 +96,14 @@ def export_onnx(model: Any, path: PathLike, flip_test: bool = False, decode: boo
     import onnx
 
     path = Path(path)
+    was_training = model.training               # before .eval() below switches it off
     graph = ExportGraph(model, flip_test, decode).eval()
     w, h = model.input_size
     device = next(model.parameters()).device
     dummy = torch.zeros(max(1, int(batch_size)), 3, h, w, device=device)
     names = graph.output_names
     axes = {n: {0: "batch"} for n in ["input"] + names} if dynamic_batch else None
-    tmp = path.with_name(path.name + ".tmp")
-    was_training = model.training
-    model.eval()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")    # concurrent exports of one file
     try:
         buffer = io.BytesIO()
         with warnings.catch_warnings():

@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from heatpose.codecs import codec_from_dict, flip_visibility, merge_flip
+from heatpose.codecs import codec_from_dict
+from heatpose.codecs.flip import merge_flip, merge_flip_visibility
 from heatpose.errors import InputError
 from heatpose.models.estimator import BatchOutput, TopdownPredictor
 
@@ -139,7 +140,7 @@ class OnnxEstimator(TopdownPredictor):
                                           self.codec.flip_mode, self.flip_shift)}
             if "visibility" in both:
                 v = both["visibility"]
-                out["visibility"] = (v[:n] + flip_visibility(v[n:], self.flip_indices)) * 0.5
+                out["visibility"] = merge_flip_visibility(v[:n], v[n:], self.flip_indices)
         else:
             out = self.run(x)
         return BatchOutput(out["heatmaps"], out.get("visibility"), out.get("keypoints"),

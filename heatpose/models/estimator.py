@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from heatpose.codecs.flip import flip_heatmaps, flip_visibility
+from heatpose.codecs.flip import merge_flip, merge_flip_visibility
 from heatpose.data.geometry import (bbox_xyxy2cs, crop_matrix, crop_to_image, fix_aspect_ratio,
                                     warp_image)
 from heatpose.data.images import read_image, validate_image
@@ -245,11 +245,10 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
             return run(x)
         n = x.shape[0]
         heatmaps, vis = run(torch.cat([x, x.flip(-1)], dim=0))
-        hm_flip = flip_heatmaps(heatmaps[n:], self.flip_indices, flip_mode=self.codec.flip_mode,
-                                shift=self.flip_shift)
-        heatmaps = (heatmaps[:n] + hm_flip) * 0.5
+        heatmaps = merge_flip(heatmaps[:n], heatmaps[n:], self.flip_indices,
+                              self.codec.flip_mode, self.flip_shift)
         if vis is not None:
-            vis = (vis[:n] + flip_visibility(vis[n:], self.flip_indices)) * 0.5
+            vis = merge_flip_visibility(vis[:n], vis[n:], self.flip_indices)
         return heatmaps, vis
 
     # --------------------------------------------------------------- inference
@@ -263,15 +262,12 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
         through the BN-folded (channels-last on CPU) copy of the network."""
         from heatpose.inference.backends_torch import inference_network
 
-        was_training = self.training
-        self.eval()
-        net, channels_last = inference_network(self)
+        net, channels_last = inference_network(self)      # an eval-mode copy
         with torch.inference_mode():
             x = self.normalize(torch.from_numpy(crops))
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             hm, vis = self.forward_test(x, flip_test, network=net)
-        self.train(was_training)
         return BatchOutput(hm.float().cpu().numpy(),
                            None if vis is None else vis.float().cpu().numpy())
 
