@@ -312,6 +312,22 @@ def test_wholebody_matches_xtcocotools(seed, use_area, data_dir):
     for k, v in want.items():
         assert stats[k] == pytest.approx(v, abs=1e-12), k
     np.testing.assert_allclose([stats[k] for k in COCO_STAT_NAMES], whole, rtol=0, atol=1e-12)
+    via = evaluate_coco(gt, _wholebody_results(gt, seed), get_schema("coco_wholebody").sigmas,
+                        use_area=use_area, iou_type="keypoints_wholebody")
+    assert via == stats                       # the shared entry point takes the same path
+
+
+def test_wholebody_names_a_record_that_is_not_an_object(data_dir):
+    from heatpose.evaluation.wholebody import evaluate_wholebody
+
+    gt = json.loads((data_dir / "mmpose_tests/coco/test_coco_wholebody.json").read_text())
+    results = _wholebody_results(gt, 0)
+    sigmas = get_schema("coco_wholebody").sigmas
+    with pytest.raises(InputError, match=r"result #1\b"):
+        evaluate_wholebody(gt, [results[0], 5] + results[1:], sigmas)
+    gt["annotations"].append(5)
+    with pytest.raises(InputError, match=r"annotation #\d+ \(id \?\)"):
+        evaluate_wholebody(gt, results, sigmas)
 
 
 def test_new_zoo_datasets_have_an_evaluation_and_table_columns():

@@ -37,7 +37,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heatpose.evaluation.api import evaluate_keypoint_file
-    from heatpose.evaluation.coco_eval import short_names
 
     if args.posetrack:
         from heatpose.evaluation.poseval import print_report
@@ -46,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         from heatpose.errors import InputError
         raise InputError("needs --ann GT_FILE and --pred PRED_FILE (or --posetrack GT_DIR PRED_DIR)")
     dataset, stats = evaluate_keypoint_file(args.ann, args.pred, args.dataset)
-    short = short_names(stats)
+    short = stats                        # the evaluators' names are already the short ones
     if args.json:
         print(json.dumps({k: float(v) for k, v in short.items()}))
         return 0

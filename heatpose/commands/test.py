@@ -61,7 +61,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heatpose.device import describe_device, resolve_device
-    from heatpose.evaluation.coco_eval import short_names
     from heatpose.evaluation.dataset_metrics import (evaluate_with_results, format_table,
                                                      seed_table)
     from heatpose.evaluation.testing import predict_records, read_test_records, resolve_test_data
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         "model": preset.name, "dataset": preset.dataset, "setting": data.setting,
         "checkpoint": args.checkpoint, "ann_file": data.ann_file,
         "img_prefix": data.img_prefix, "det_file": data.bbox_file,
-        "num_instances": len(records), "metrics": short_names(metrics),
+        "num_instances": len(records), "metrics": metrics,
         "skipped": [skipped[i] for i in sorted(skipped)],
         "seconds": round(time.monotonic() - start, 3),
         "table": json_safe([r.to_dict() for r in rows]),

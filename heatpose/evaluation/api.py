@@ -73,12 +73,7 @@ def evaluate_keypoint_file(ann_file: Union[str, Path], pred_file: Union[str, Pat
     dataset = dataset or infer_dataset(gt, gt_name)
     cfg = coco_settings(dataset)
     try:
-        if cfg["iou_type"] == "keypoints_wholebody":
-            from heatpose.evaluation.wholebody import evaluate_wholebody
-
-            stats = evaluate_wholebody(gt, results, cfg["sigmas"], cfg["use_area"])
-        else:
-            stats = evaluate_coco(gt, results, **cfg)
+        stats = evaluate_coco(gt, results, **cfg)
     except InputError as exc:
         msg = str(exc)
         if msg.startswith("results:"):

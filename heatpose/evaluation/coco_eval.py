@@ -214,6 +214,8 @@ def evaluate_coco(gt: GtLike, results: Sequence[dict], sigmas: Sequence[float],
             ([x, y, score] × K, image pixels), ``score``, optional ``bbox`` (x, y, w, h).
         sigmas: K OKS sigmas (cast to float32 as MMPose's dataset metainfo stores them).
         use_area: divide OKS by the annotation ``area`` (else by 0.53·w·h of its box).
+        iou_type: ``keypoints``, ``keypoints_crowd`` (CrowdPose) or ``keypoints_wholebody``
+            (per-part and whole-body stats, :mod:`heatpose.evaluation.wholebody`).
         iou_type: ``'keypoints'`` (10 stats) or ``'keypoints_crowd'`` (CrowdPose, 9 stats).
 
     Returns:
@@ -225,8 +227,13 @@ def evaluate_coco(gt: GtLike, results: Sequence[dict], sigmas: Sequence[float],
         InputError: a malformed record, naming the file and the record (see
             :mod:`heatpose.evaluation.coco_inputs` for the rule).
     """
+    if iou_type == "keypoints_wholebody":        # per part and whole body, as xtcocotools
+        from heatpose.evaluation.wholebody import evaluate_wholebody
+
+        return evaluate_wholebody(gt, results, sigmas, use_area)
     if iou_type not in ("keypoints", "keypoints_crowd"):
-        raise ValueError(f"iou_type must be 'keypoints' or 'keypoints_crowd', got {iou_type!r}")
+        raise ValueError("iou_type must be 'keypoints', 'keypoints_crowd' or "
+                         f"'keypoints_wholebody', got {iou_type!r}")
     data, name = load_coco_gt(gt)
     sig = np.asarray(sigmas, dtype=np.float32).reshape(-1)
     if sig.size == 0:

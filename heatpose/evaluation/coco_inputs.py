@@ -24,16 +24,11 @@ from typing import Any, Callable, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from heatpose.data.readers.record import load_json as read_json
+from heatpose.data.readers.record import load_json
 from heatpose.errors import InputError
 
 GtLike = Union[dict, str, Path]
 _NUMBER_ERRORS = (TypeError, ValueError, OverflowError)
-
-
-def load_json(path: Union[str, Path], what: str) -> Any:
-    """Read a JSON file; a missing or malformed file raises :class:`InputError` naming it."""
-    return read_json(path, what)
 
 
 def load_coco_gt(gt: GtLike) -> Tuple[dict, str]:
@@ -136,6 +131,23 @@ def lookup(keys: List[Any], table: dict, name: str, label: Label, message: str) 
     return out
 
 
+def annotation_label(anns: Sequence[Any]) -> Label:
+    """``annotation #i (id N)`` for messages about annotation ``i`` (any JSON value)."""
+    def label(i: int) -> str:
+        a = anns[i]
+        return f"annotation #{i} (id {a.get('id', '?') if isinstance(a, dict) else '?'})"
+    return label
+
+
+def result_label(results: Sequence[Any]) -> Label:
+    """``result #i (image_id N)`` for messages about result ``i`` (any JSON value)."""
+    def label(i: int) -> str:
+        r = results[i]
+        return f"result #{i} (image_id {r.get('image_id', '?')!r})" if isinstance(
+            r, dict) else f"result #{i}"
+    return label
+
+
 class GtArrays:
     """Ground truth of the listed categories as arrays, rows ordered by (category, image id,
     file order). ``kpts`` (N, K, 3) pixels; ``bbox`` (N, 4) xywh pixels; ``area`` (N,) the OKS
@@ -155,17 +167,13 @@ class GtArrays:
         self.cat_ids, self.cat_of = image_ranks(
             column(cats, "id", name, lambda i: f"category #{i}"), name, "category")
 
-        def all_label(i: int) -> str:
-            a = anns[i]
-            return f"annotation #{i} (id {a.get('id', '?') if isinstance(a, dict) else '?'})"
-
+        all_label = annotation_label(anns)
         ann_rank = lookup(column(anns, "image_id", name, all_label), rank, name, all_label,
                           "is not an image of the file")
         cat = indices(column(anns, "category_id", name, all_label, required=False), self.cat_of)
         keep = np.flatnonzero(cat >= 0)
         order = keep[np.lexsort((keep, ann_rank[keep], cat[keep]))]
         rows = [anns[i] for i in order]
-        self.file_index = order
         label: Label = lambda i: all_label(int(order[i]))                   # noqa: E731
         self.rank, self.cat = ann_rank[order], cat[order]
         n = len(rows)
@@ -194,8 +202,7 @@ class GtArrays:
             self.range_area = self.area
         else:
             self.area = self.bbox[:, 2] * self.bbox[:, 3] * 0.53
-            self.range_area = self.bbox[:, 3] * self.bbox[:, 2] * 0.53
-        self.ids = [r.get("id") for r in rows]
+            self.range_area = self.area
 
 
 class DtArrays:
@@ -207,11 +214,7 @@ class DtArrays:
         if not isinstance(results, (list, tuple)):
             raise InputError(f"{name}: results must be a list of objects")
 
-        def label(i: int) -> str:
-            r = results[i]
-            return f"result #{i} (image_id {r.get('image_id', '?')!r})" if isinstance(
-                r, dict) else f"result #{i}"
-
+        label = result_label(results)
         self.rank = lookup(column(results, "image_id", name, label), gt.rank_of, name, label,
                            "is not an image of the annotation file")
         n = len(results)

@@ -99,7 +99,7 @@ class APResult:
     n_tp: np.ndarray
 
 
-def _nan_mean(v: np.ndarray) -> float:
+def nan_mean(v: np.ndarray) -> float:
     ok = ~np.isnan(v)
     return float(v[ok].mean()) if ok.any() else float("nan")
 
@@ -122,7 +122,7 @@ def average_precision(matches: List[FrameMatch]) -> APResult:
         ap[j] = voc_ap(recall, precision) * 100
         pre[j], rec[j] = precision[-1] * 100, recall[-1] * 100
     for v in (ap, pre, rec):
-        v[NJ] = _nan_mean(v[:NJ])
+        v[NJ] = nan_mean(v[:NJ])
     return APResult(ap, pre, rec, n_gt, n_pred, n_tp)
 
 

@@ -21,6 +21,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from heatpose.errors import InputError
+from heatpose.evaluation.poseval_match import nan_mean
 
 COUNTS = ("num_objects", "num_detections", "num_misses", "num_false_positives",
           "num_switches", "sum_dist")
@@ -121,6 +122,5 @@ def mot_metrics(counts: np.ndarray) -> Dict[str, np.ndarray]:
                "pre": 100 * (1. * det / total),
                "rec": 100 * (1. * det / n_obj)}
     for k, v in out.items():
-        ok = ~np.isnan(v)
-        out[k] = np.append(v, v[ok].mean() if ok.any() else np.nan)
+        out[k] = np.append(v, nan_mean(v))
     return out

@@ -178,9 +178,5 @@ class TopdownCocoEvaluator:
         """Rescore, NMS, then COCO AP/AR (MMPose's stat names, without the ``coco/`` prefix)."""
         if self.gt is None:
             raise InputError("TopdownCocoEvaluator: no ground truth given")
-        if self.iou_type == "keypoints_wholebody":
-            from heatpose.evaluation.wholebody import evaluate_wholebody
-
-            return evaluate_wholebody(self.gt, self.results(), self.sigmas, self.use_area)
         return evaluate_coco(self.gt, self.results(), self.sigmas, use_area=self.use_area,
                              iou_type=self.iou_type)

@@ -19,7 +19,8 @@ import numpy as np
 
 from heatpose.errors import InputError
 from heatpose.evaluation.coco_eval import evaluate_coco
-from heatpose.evaluation.coco_inputs import GtLike, column, load_coco_gt, numbers
+from heatpose.evaluation.coco_inputs import (GtLike, annotation_label, column, load_coco_gt,
+                                             numbers, result_label)
 
 # (name, annotation field, keypoint count), in MMPose's 133-keypoint order
 PARTS = (("Body", "keypoints", 17), ("Foot", "foot_kpts", 6), ("Face", "face_kpts", 68),
@@ -39,18 +40,14 @@ def evaluate_wholebody(gt: GtLike, results: Sequence[dict], sigmas: Sequence[flo
         raise InputError(f"COCO-WholeBody evaluation needs {NUM_KEYPOINTS} sigmas, got {sig.size}")
     anns = data["annotations"]
 
-    def ann_label(i: int) -> str:
-        return f"annotation #{i} (id {anns[i].get('id', '?')})"
-
+    ann_label = annotation_label(anns)
     parts_gt = [column(anns, field, name, ann_label) for _, field, _ in PARTS]
     for (_, field, n), values in zip(PARTS, parts_gt):
         numbers(values, n * 3, name, ann_label, field)          # the error names the field
     if not isinstance(results, (list, tuple)):
         raise InputError("results: results must be a list of objects")
 
-    def res_label(i: int) -> str:
-        return f"result #{i} (image_id {results[i].get('image_id', '?')!r})"
-
+    res_label = result_label(results)
     kpts = numbers(column(results, "keypoints", "results", res_label), NUM_KEYPOINTS * 3,
                    "results", res_label, "keypoints").reshape(len(results), NUM_KEYPOINTS, 3)
     body_x, body_y = kpts[:, :17, 0], kpts[:, :17, 1]
