@@ -163,9 +163,10 @@ def _finite_records(records: List[dict]) -> bool:
 
 def _frame_entry(people: Any, **keys: Any) -> dict:
     """A per-frame JSON entry: the people with xyxy boxes and (K, 2) keypoints."""
+    instance = people.instance_scores                # computed for all people at once
     return {**keys, "people": [
         {"bbox": [float(v) for v in people.boxes[i]], "bbox_score": float(people.box_scores[i]),
-         "score": float(people.instance_scores[i]),
+         "score": float(instance[i]),
          "keypoints": np.asarray(people.keypoints[i], np.float32).tolist(),
          "keypoint_scores": np.asarray(people.scores[i], np.float32).tolist(),
          **({"track_id": int(people.track_ids[i])} if people.track_ids is not None else {}),
@@ -408,18 +409,9 @@ def announce_device(args: argparse.Namespace) -> Any:
     return device
 
 
-def make_out_folder(spec: str) -> Path:
-    """The ``--out`` folder, created (one line when it cannot be)."""
-    out = Path(spec)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from heatpose.device import resolve_device
+    from heatpose.inference.outputs import make_out_folder
     from heatpose.inference.media import expand_images, is_video
 
     start = time.monotonic()

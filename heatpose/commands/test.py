@@ -23,7 +23,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Dict
 
 from heatpose.cli import add_device_arg, non_negative_int, positive_int
@@ -64,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from heatpose.evaluation.dataset_metrics import (evaluate_with_results, format_table,
                                                      seed_table)
     from heatpose.evaluation.testing import predict_records, read_test_records, resolve_test_data
-    from heatpose.inference.outputs import json_safe, write_json
+    from heatpose.inference.outputs import json_safe, make_out_folder, write_json
     from heatpose.models.build import build_model
     from heatpose.models.zoo import get_preset
     from heatpose.progress import ProgressBar, format_duration
@@ -77,11 +76,7 @@ def run(args: argparse.Namespace) -> int:
     records = read_test_records(data)
     if not records:
         raise InputError(f"{data.ann_file}: no test instances (after MMPose's top-down filter)")
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    out = make_out_folder(args.out)
     if not args.json:
         print(f"heatpose test: device {describe_device(device, args.device)}", file=sys.stderr)
     model = build_model(preset.name, checkpoint=args.checkpoint,

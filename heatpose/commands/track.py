@@ -176,7 +176,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
     file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
     from heatpose.commands.infer import (FRAMES_PER_STEP, _draw, _finite_records,
-                                         _frame_entry, finish_video)
+                                         _frame_entry, _keypoint_names, finish_video)
     from heatpose.inference.media import VideoWriter
     from heatpose.inference.outputs import write_json
     from heatpose.progress import ProgressBar
@@ -219,7 +219,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
         finish_video(writer, finished, report)
         if tracked:                                 # skipped frames: listed without people
             count = max(total, max(tracked) + 1)
-            names = list(getattr(schema, "keypoint_names", []) or [])
+            names = _keypoint_names(session.pipe)
             links = [(int(a) + 1, int(b) + 1) for a, b in getattr(schema, "skeleton", None) or []]
             path = write_json(out / "posetrack" / f"{name}.json", posetrack_video(
                 [(posetrack_name(i), tracked.get(i)) for i in range(count)], names, links))
@@ -246,8 +246,9 @@ def draw_options(args: argparse.Namespace) -> Optional[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from heatpose.commands.infer import (announce_device, check_model_args, make_out_folder,
+    from heatpose.commands.infer import (announce_device, check_model_args,
                                          make_pipeline, print_summary)
+    from heatpose.inference.outputs import make_out_folder
     from heatpose.tracking.session import sequences_of
 
     start = time.monotonic()

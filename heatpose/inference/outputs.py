@@ -98,3 +98,13 @@ class ResultsFile:
     def close(self) -> Path:
         self.flush()
         return self.path
+
+
+def make_out_folder(spec: str) -> Path:
+    """The ``--out`` folder, created (one line when it cannot be)."""
+    out = Path(spec)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    return out

@@ -3,7 +3,7 @@ frames go through the pose network together (as ``heatpose infer`` batches them)
 by frame, the propagated boxes that survive box NMS are estimated and ids assigned."""
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
@@ -23,8 +23,7 @@ def concat_people(a: Any, b: Any) -> Any:
     dropped)."""
     def join(x, y):
         return None if x is None or y is None else np.concatenate([x, y])
-    return replace(a, **{f: join(getattr(a, f), getattr(b, f)) for f in _ARRAYS
-                         if f in {fl.name for fl in fields(a)}})
+    return replace(a, **{f: join(getattr(a, f), getattr(b, f)) for f in _ARRAYS})
 
 
 class TrackingSession:

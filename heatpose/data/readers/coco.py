@@ -109,7 +109,7 @@ def _parse_ann(ann: dict, img: dict, img_path: str, path: str, num_keypoints: Op
     flags = (kpts3[:, 2] > 0) if wholebody else kpts3[:, 2]
     visible = np.minimum(1, flags).astype(np.float32)
     if "num_keypoints" in ann and not matlab_offset:
-        num = int(as_number(ann["num_keypoints"], path, what, "num_keypoints"))
+        num = as_int(ann["num_keypoints"], path, what, "num_keypoints")
     else:
         num = int(np.count_nonzero(keypoints.max(axis=1)))
     if "area" in ann and not matlab_offset:
@@ -127,7 +127,7 @@ def _parse_ann(ann: dict, img: dict, img_path: str, path: str, num_keypoints: Op
         img_path=img_path, img_id=ann["image_id"], ann_id=ann["id"], bbox=bbox,
         keypoints=keypoints, keypoints_visible=visible, num_keypoints=num, area=area,
         iscrowd=int(bool(ann.get("iscrowd", 0))),
-        category_id=as_int(ann.get("category_id", 1), path, what, "category_id"),
+        category_id=ann["category_id"],                   # checked by _index_coco
         img_shape=(int(img["height"]), int(img["width"])), extras=extras)
 
 
@@ -153,7 +153,7 @@ def read_coco_style(ann_file: str, img_prefix: str = "", num_keypoints: Optional
     for img_id, img in images.items():
         img_path = os.path.join(img_prefix, img["file_name"])
         for ann in by_image.get(img_id, ()):
-            if keep is not None and int(ann.get("category_id", 1)) not in keep:
+            if keep is not None and ann["category_id"] not in keep:
                 continue
             rec = _parse_ann(ann, img, img_path, path, num_keypoints, matlab_offset, wholebody,
                              skips)
