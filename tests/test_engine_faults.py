@@ -450,3 +450,18 @@ def test_mostly_unreadable_data_stops_instead_of_skipping_everything():
                                          r"\(last: img22.jpg: image not found\)"):
         counter.batch({"skipped": [BadSample(i, f"img{i}.jpg: image not found")
                                    for i in range(3, 23)]}, 5)
+
+
+def test_sample_box_rule_is_the_readers():
+    """A detection box with one zero side gets a crop (as the readers and MMPose keep it); a
+    box with no size or a negative side is a bad sample."""
+    from types import SimpleNamespace
+
+    from heatpose.engine.samples import record_problem
+
+    def rec(box):
+        return SimpleNamespace(bbox=box, keypoints=np.zeros((17, 2)),
+                               keypoints_visible=np.ones(17))
+    assert record_problem(rec([10, 10, 10, 40]), train=False) is None
+    assert "no area" in record_problem(rec([10, 10, 10, 10]), train=False)
+    assert "no area" in record_problem(rec([10, 10, 5, 40]), train=False)

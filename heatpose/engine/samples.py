@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from torch.utils.data import Dataset
 
+from heatpose.data.readers.record import box_has_no_size
 from heatpose.errors import InputError
 
 # more bad samples than this fraction of those read (after MIN_BAD_TO_GIVE_UP of them) stops
@@ -47,8 +48,8 @@ def record_problem(rec: Any, train: bool) -> Optional[str]:
     box = np.asarray(rec.bbox, dtype=np.float64).reshape(-1)
     if box.size != 4 or not np.isfinite(box).all():
         return f"box {box.tolist()} is not finite"
-    if box[2] <= box[0] or box[3] <= box[1]:
-        return f"box {box.tolist()} (x1, y1, x2, y2) has no area"
+    if (box[2:] < box[:2]).any() or box_has_no_size(box):   # the readers' rule: one zero
+        return f"box {box.tolist()} (x1, y1, x2, y2) has no area"     # side still gets a crop
     for name in ("bbox_center", "bbox_scale"):
         value = getattr(rec, name, None)
         if value is not None and not np.isfinite(np.asarray(value, np.float64)).all():

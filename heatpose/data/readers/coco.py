@@ -17,7 +17,7 @@ import numpy as np
 from heatpose.errors import InputError
 
 from .record import (InstanceRecord, SkipLog, as_array, as_id, as_int, as_number, as_text,
-                     check_count, load_json, require)
+                     box_has_no_size, check_count, load_json, require)
 
 # DeepFashion2's 13 category ids; MMPose trains one model per category on a file that holds
 # only that category, :func:`read_coco_style` with ``category_ids`` does the same selection.
@@ -221,8 +221,8 @@ def read_detections(det_file: str, ann_file: str, num_keypoints: int, img_prefix
         ann_id, next_id = next_id, next_id + 1
         if score < score_thr:
             continue
-        if box[2] <= box[0] and box[3] <= box[1]:     # one zero side: the crop still has a
-            skips.add("box of zero width and height", what)   # size (aspect-ratio fix)
+        if box_has_no_size(box):
+            skips.add("box of zero width and height", what)
             continue
         img = images[img_id]
         records.append(InstanceRecord(

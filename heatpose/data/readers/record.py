@@ -76,6 +76,12 @@ class InstanceRecord:
     extras: Dict[str, Any] = field(default_factory=dict)
 
 
+def box_has_no_size(box: Sequence[float]) -> bool:
+    """An xyxy box with neither width nor height. A box with one zero side still gets a crop
+    (the aspect-ratio fix gives it the other side), as in MMPose."""
+    return box[2] <= box[0] and box[3] <= box[1]
+
+
 def is_valid_instance(rec: InstanceRecord) -> bool:
     """MMPose's top-down rule: drop crowd regions, instances with ``num_keypoints == 0``,
     boxes of zero or negative width/height and all-non-positive keypoints."""
