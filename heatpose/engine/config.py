@@ -23,6 +23,7 @@ from heatpose.data.transforms import HalfBodyConfig as _HalfBody
 from heatpose.engine.ranges import prob as _prob
 from heatpose.engine.ranges import range_problem, ranged
 from heatpose.errors import InputError
+from heatpose.recipes.recipe import plain
 
 
 class ConfigError(InputError):
@@ -156,7 +157,7 @@ class TrainConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-friendly nested dict (tuples become lists)."""
-        return _to_plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], source: str = "<dict>") -> "TrainConfig":
@@ -165,13 +166,6 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------- (de)serialisation
-def _to_plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v) for v in value]
-    return value
-
 
 def _hints(cls: type) -> Dict[str, Any]:
     return typing.get_type_hints(cls)

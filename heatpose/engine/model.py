@@ -20,6 +20,7 @@ from torch import nn
 
 from heatpose.data.transforms import normalize_batch
 from heatpose.engine.config import ConfigError, ModelConfig, TrainConfig
+from heatpose.recipes.recipe import plain
 
 # ModelConfig fields that define the network, its input/target encoding and its keypoints
 ARCHITECTURE_FIELDS = ("backbone", "backbone_kwargs", "deconv_out_channels",
@@ -44,21 +45,13 @@ def _zoo_preset(name: Optional[str]) -> Any:
     return find_recipe(str(name)) if name else None
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def architecture_overrides(cfg: ModelConfig, preset: Any) -> Tuple[str, ...]:
     """The :data:`ARCHITECTURE_FIELDS` in which ``cfg`` differs from ``preset``'s own config."""
     from heatpose.engine.presets import config_from_preset
 
     ref = config_from_preset(preset).model
     return tuple(f for f in ARCHITECTURE_FIELDS
-                 if _plain(getattr(cfg, f)) != _plain(getattr(ref, f)))
+                 if plain(getattr(cfg, f)) != plain(getattr(ref, f)))
 
 
 def check_start_weights(cfg: ModelConfig, recipe: Optional[str] = None) -> None:
@@ -85,8 +78,8 @@ def check_start_weights(cfg: ModelConfig, recipe: Optional[str] = None) -> None:
         changed = [f for f in overridden if f in fields and (f != "schema" or (
             load_config_schema(cfg).num_keypoints != load_config_schema(ref).num_keypoints))]
         if changed:
-            now = ", ".join(f"model.{f}={json.dumps(_plain(getattr(cfg, f)))}" for f in changed)
-            was = ", ".join(json.dumps(_plain(getattr(ref, f))) for f in changed)
+            now = ", ".join(f"model.{f}={json.dumps(plain(getattr(cfg, f)))}" for f in changed)
+            was = ", ".join(json.dumps(plain(getattr(ref, f))) for f in changed)
             raise ConfigError(
                 f"{now} overrides recipe {preset.name} ({was}) but model.{key} is still the "
                 f"recipe's file {own}, made for the recipe's network; set model.{key}=null "

@@ -178,7 +178,7 @@ class Recipe:
     @property
     def training(self) -> Dict[str, Any]:
         """The train section as a plain dict (``test_data``, ``datasets``, ...)."""
-        return _plain(dataclasses.asdict(self.train))
+        return plain(dataclasses.asdict(self.train))
 
     @property
     def key_result(self) -> Tuple[Optional[float], Optional[ResultRow]]:
@@ -192,16 +192,17 @@ class Recipe:
 
     def to_dict(self) -> Dict[str, Any]:
         """All fields as JSON-friendly types (the recipe file's form)."""
-        d = _plain(dataclasses.asdict(self))
+        d = plain(dataclasses.asdict(self))
         d.pop("family")
         return d
 
 
-def _plain(x: Any) -> Any:
+def plain(x: Any) -> Any:
+    """Nested mappings, lists and tuples as plain dicts and lists (JSON-comparable)."""
     if isinstance(x, Mapping):
-        return {k: _plain(v) for k, v in x.items()}
+        return {k: plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
+        return [plain(v) for v in x]
     return x
 
 
