@@ -187,6 +187,8 @@ def test_hash_mismatch_deletes_download(server, ckpt, tmp_path):
     assert str(tmp_path / name) in str(err.value) and bad_prefix in str(err.value)
     assert [p.name for p in tmp_path.iterdir() if p.name != ".meta"] == []
     assert cached_file(url, tmp_path) is None
+    # check_hash=False skips the name's hash, as documented (the size is still checked)
+    assert download(url, tmp_path, progress=False, check_hash=False).read_bytes() == body
 
 
 def test_explicit_hash_prefix(server, ckpt, tmp_path):

@@ -120,7 +120,7 @@ def download(url: str, dest_dir: Optional[Path] = None, progress: bool = True,
             if dest.exists() else None
         if bad and progress:
             sys.stderr.write(f"{bad}; downloading it again\n")
-        _download_locked(url, dest, expected if check_hash else None, progress, bad)
+        _download_locked(url, dest, expected, check_hash, progress, bad)
     return dest
 
 
@@ -130,8 +130,8 @@ def _use(dest: Path, verdict: Any, progress: bool) -> Path:
     return dest
 
 
-def _download_locked(url: str, dest: Path, expected: Optional[str], progress: bool,
-                     bad: Optional[str]) -> None:
+def _download_locked(url: str, dest: Path, expected: Optional[str], check_hash: bool,
+                     progress: bool, bad: Optional[str]) -> None:
     part = part_path(dest)
     also = f"{bad[0].upper()}{bad[1:]}; " if bad else ""
     try:
@@ -149,7 +149,8 @@ def _download_locked(url: str, dest: Path, expected: Optional[str], progress: bo
         raise DownloadError(f"could not download {url} ({type(err).__name__}: {err}){kept}. "
                             f"{also}{_hint(dest)}") from err
     digest = sha256_of(part)
-    for prefix in filter(None, (hash_prefix_from_name(dest.name), expected)):
+    prefixes = (hash_prefix_from_name(dest.name), expected) if check_hash else ()
+    for prefix in filter(None, prefixes):
         if not digest.startswith(prefix.lower()):
             part.unlink(missing_ok=True)
             meta_path(dest, ".part.json").unlink(missing_ok=True)
