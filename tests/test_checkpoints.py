@@ -151,3 +151,24 @@ def test_heatpose_checkpoint_is_self_describing(tmp_path):
 def test_public_api_names():
     assert callable(heatpose.build_model) and callable(heatpose.load_checkpoint)
     assert callable(heatpose.list_models)
+
+
+def test_training_state_reads_through_the_safe_reader(tmp_path):
+    """--resume files go through read_torch_file: an intact one loads, a truncated one and a
+    non-checkpoint are one line naming the file (no second error wrapper around the reader)."""
+    from heatpose.engine.state import RESUME_KEYS, read_training_state
+
+    payload = {"state_dict": OrderedDict(w=torch.arange(6.0))}
+    payload.update({k: {"k": 1} for k in RESUME_KEYS})
+    good = tmp_path / "latest.pth"
+    torch.save(payload, good)
+    assert torch.equal(read_training_state(good)["state_dict"]["w"], torch.arange(6.0))
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 2])
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint\n")
+    for path in (cut, text):
+        with pytest.raises(CheckpointError) as err:
+            read_training_state(path)
+        msg = str(err.value)
+        assert msg.startswith(f"{path}: not a readable checkpoint") and "\n" not in msg, msg

@@ -70,18 +70,12 @@ def set_rng_state(state: Dict[str, Any]) -> None:
 
 def read_training_state(path: Union[str, Path]) -> Dict[str, Any]:
     """The whole payload of a resumable checkpoint (loaded without running code)."""
-    from heatpose.models.safe_pickle import safe_torch_load
+    from heatpose.models.torch_formats import read_torch_file
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        payload = safe_torch_load(str(path), map_location="cpu")
-    except CheckpointError:                # already one line naming the file
-        raise
-    except Exception as exc:          # noqa: BLE001 - any unreadable file is the same problem
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
-                              f"{exc})") from None
+    payload = read_torch_file(path)        # CheckpointError (one line naming it) if unreadable
     missing = [k for k in ("state_dict",) + RESUME_KEYS
                if not isinstance(payload, dict) or k not in payload]
     if missing:

@@ -202,13 +202,3 @@ def loads(data: bytes, **kwargs: Any) -> Any:
 
 UnpicklingError = pickle.UnpicklingError
 
-
-def safe_torch_load(path: str, map_location: Any = "cpu") -> Any:
-    """Read a ``torch.save`` file (zip, legacy or tar container) without running code from it;
-    tensors land on the CPU. Raises :class:`heatpose.errors.CheckpointError` (one line naming
-    the file) for anything unreadable, including a file that tries to run code."""
-    from heatpose.models.torch_formats import read_torch_file
-
-    if map_location not in (None, "cpu") and torch.device(map_location).type != "cpu":
-        raise ValueError("safe_torch_load reads onto the CPU; move the result afterwards")
-    return read_torch_file(path)
