@@ -172,3 +172,21 @@ def test_training_state_reads_through_the_safe_reader(tmp_path):
             read_training_state(path)
         msg = str(err.value)
         assert msg.startswith(f"{path}: not a readable checkpoint") and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_start_weights_print_and_show_progress_on_rank_0_only(rank, monkeypatch, capsys):
+    """One rank rule (engine.distributed.env_dist_info): the download progress bar and the
+    load report line come from the torchrun process with RANK 0 only."""
+    import heatpose.inference.download as download_mod
+    from heatpose.engine.model import _report_main
+    from heatpose.engine.pretrained import fetch_weights
+
+    seen = []
+    monkeypatch.setattr(download_mod, "download",
+                        lambda url, progress=True: seen.append(progress) or "/tmp/w.pth")
+    monkeypatch.setenv("RANK", rank)
+    assert fetch_weights("https://example.invalid/w.pth", "model.init_checkpoint") == "/tmp/w.pth"
+    _report_main("loaded 10/10 tensors")
+    assert seen == [rank == "0"]
+    assert ("loaded 10/10 tensors" in capsys.readouterr().err) == (rank == "0")

@@ -158,9 +158,9 @@ def load_start_weights(model: Any, cfg: ModelConfig,
 
 
 def _report_main(line: str) -> None:
-    from heatpose.engine.pretrained import is_main_process
+    from heatpose.engine.distributed import env_dist_info
 
-    if is_main_process():
+    if env_dist_info().is_main:
         print(line, file=sys.stderr, flush=True)
 
 

@@ -17,7 +17,6 @@ with :func:`heatpose.inference.download.download` (cache, hash check, offline me
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional
 
@@ -56,6 +55,7 @@ class LoadReport:
 def fetch_weights(source: str, key: str) -> str:
     """Local path of ``source`` (path or URL; URLs go through the download cache). In a
     distributed run rank 0 downloads first, the others then find the cached file."""
+    from heatpose.engine.distributed import env_dist_info
     from heatpose.errors import DownloadError
     from heatpose.inference.download import download
 
@@ -64,17 +64,12 @@ def fetch_weights(source: str, key: str) -> str:
         if dist and torch.distributed.get_rank() != 0:
             torch.distributed.barrier()
         try:
-            return str(download(str(source), progress=is_main_process()))
+            return str(download(str(source), progress=env_dist_info().is_main))
         except DownloadError as exc:
             raise DownloadError(f"{key}: {exc}") from None
     finally:
         if dist and torch.distributed.get_rank() == 0:
             torch.distributed.barrier()
-
-
-def is_main_process() -> bool:
-    """Rank 0 (or no torchrun): the process that prints and downloads with progress."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def select_prefix(state: Mapping[str, torch.Tensor], prefix: Optional[str]
