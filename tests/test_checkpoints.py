@@ -190,3 +190,23 @@ def test_start_weights_print_and_show_progress_on_rank_0_only(rank, monkeypatch,
     _report_main("loaded 10/10 tensors")
     assert seen == [rank == "0"]
     assert ("loaded 10/10 tensors" in capsys.readouterr().err) == (rank == "0")
+
+
+def test_check_start_weights_builds_the_recipe_config_once(monkeypatch):
+    """check_start_weights compares against the recipe's own config, built once per call,
+    and still finds an overridden backbone under the recipe's ImageNet file."""
+    from heatpose.engine import presets
+    from heatpose.engine.config import ConfigError, apply_overrides
+    from heatpose.engine.model import check_start_weights
+
+    cfg = presets.config_from_preset(heatpose.recipes.get_recipe(
+        "td-hm_res50_8xb64-210e_coco-256x192"))
+    calls = []
+    real = presets.config_from_preset
+    monkeypatch.setattr(presets, "config_from_preset",
+                        lambda preset: calls.append(preset.name) or real(preset))
+    check_start_weights(cfg.model)
+    assert calls == ["td-hm_res50_8xb64-210e_coco-256x192"]
+    with pytest.raises(ConfigError, match="model.backbone=.*model.pretrained_backbone"):
+        check_start_weights(apply_overrides(cfg, ["model.backbone=resnet18"]).model)
+    assert len(calls) == 2

@@ -45,11 +45,14 @@ def _zoo_preset(name: Optional[str]) -> Any:
     return find_recipe(str(name)) if name else None
 
 
-def architecture_overrides(cfg: ModelConfig, preset: Any) -> Tuple[str, ...]:
-    """The :data:`ARCHITECTURE_FIELDS` in which ``cfg`` differs from ``preset``'s own config."""
-    from heatpose.engine.presets import config_from_preset
+def architecture_overrides(cfg: ModelConfig, preset: Any,
+                           ref: Optional[ModelConfig] = None) -> Tuple[str, ...]:
+    """The :data:`ARCHITECTURE_FIELDS` in which ``cfg`` differs from ``preset``'s own config
+    (``ref``: that config's model section, when the caller has already built it)."""
+    if ref is None:
+        from heatpose.engine.presets import config_from_preset
 
-    ref = config_from_preset(preset).model
+        ref = config_from_preset(preset).model
     return tuple(f for f in ARCHITECTURE_FIELDS
                  if plain(getattr(cfg, f)) != plain(getattr(ref, f)))
 
@@ -66,7 +69,7 @@ def check_start_weights(cfg: ModelConfig, recipe: Optional[str] = None) -> None:
     from heatpose.engine.presets import config_from_preset
 
     ref = config_from_preset(preset).model
-    overridden = architecture_overrides(cfg, preset)
+    overridden = architecture_overrides(cfg, preset, ref)
     checks = (("pretrained_backbone", ("backbone", "backbone_kwargs"), "the new backbone"),
               ("init_checkpoint", ("backbone", "backbone_kwargs", "deconv_out_channels",
                                    "deconv_kernel_sizes", "visibility_head", "schema"),
