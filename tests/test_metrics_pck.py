@@ -97,3 +97,37 @@ def test_mpii_trb_accuracy():
     assert out["Skeleton_acc"] == pytest.approx(0.5)
     assert out["Contour_acc"] == 1.0
     assert out["PCKh"] == pytest.approx((79 - 14) / 79)
+
+
+def test_nonfinite_rows_one_check_for_every_metric_input():
+    """evaluation.finite.nonfinite_rows against a per-row loop, and the callers (PCK, box
+    normaliser, OKS-NMS) naming the first bad row it finds."""
+    from heatpose.errors import InputError
+    from heatpose.evaluation import oks_nms
+    from heatpose.evaluation.finite import nonfinite_rows
+    from heatpose.evaluation.pck import bbox_sizes, check_finite
+
+    rng = np.random.default_rng(3)
+    for shape in [(7,), (7, 4), (7, 5, 2), (0, 3)]:
+        arr = rng.normal(size=shape)
+        if arr.size:
+            flat = arr.reshape(-1)
+            flat[rng.choice(flat.size, 3, replace=False)] = [np.nan, np.inf, -np.inf]
+        want = [not all(np.isfinite(v) for v in np.ravel(row)) for row in arr]
+        assert nonfinite_rows(arr).tolist() == want
+        assert nonfinite_rows(arr.astype(np.float32).tolist(), len(arr)).tolist() == want
+    pred = rng.uniform(0, 50, (4, 3, 2)).astype(np.float32)
+    gt, mask = pred.copy(), np.ones((4, 3), bool)
+    gt[1, 2, 0] = np.nan                      # unlabelled joint: not an error
+    mask[1, 2] = False
+    check_finite(pred, gt, mask)
+    gt[2, 0, 1] = np.inf
+    with pytest.raises(InputError, match=r"sample #2: labelled ground truth holds NaN"):
+        check_finite(pred, gt, mask)
+    boxes = np.array([[0, 0, 10, 10], [0, 0, np.nan, 5]], np.float32)
+    with pytest.raises(InputError, match=r"sample #1: box holds NaN or infinity \(1 of 2"):
+        bbox_sizes(boxes)
+    kpts = np.concatenate([pred, np.ones((4, 3, 1), np.float32)], axis=2)
+    kpts[3, 1, 2] = np.nan
+    with pytest.raises(InputError, match=r"keypoints of pose #3 hold NaN"):
+        oks_nms(kpts, np.ones(4), np.ones(4), 0.9, np.full(3, 0.1))

@@ -152,3 +152,19 @@ def test_mmpose_path_matches_official_poseval(reference_dir, case):
     for short, name in long.items():
         assert out[f"{short} AP"] == pytest.approx(ref["ap"]["groups"][name], abs=1e-6)
     assert out["AP"] == pytest.approx(ref["ap"]["total"], abs=1e-6)
+
+
+def test_group_names_are_mmposes_in_every_output():
+    """One list of PoseTrack18 group names (poseval_match): MMPose's PoseTrack18Metric keys
+    ('Head AP' ... 'Ankl AP', 'AP'), the zoo table's columns and poseval's printed header."""
+    from heatpose.evaluation.dataset_metrics import table_columns
+    from heatpose.evaluation.poseval import PosevalResult
+    from heatpose.evaluation.poseval_match import APResult
+
+    cols = table_columns("posetrack18")[0][1]
+    assert [metric for _, metric in cols] == GROUPS + ["AP"]
+    assert [column for column, _ in cols] == [g[:-3] for g in GROUPS] + ["Total"]
+    nan = np.full(16, np.nan)
+    ap = APResult(np.arange(16.0), nan, nan, np.zeros(16), np.zeros(16), np.zeros(16))
+    header = PosevalResult(ap).format_table().splitlines()[1]
+    assert header == "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\"

@@ -26,6 +26,7 @@ import numpy as np
 
 from heatpose.data.readers.record import load_json
 from heatpose.errors import InputError
+from heatpose.evaluation.finite import nonfinite_rows
 
 GtLike = Union[dict, str, Path]
 _NUMBER_ERRORS = (TypeError, ValueError, OverflowError)
@@ -96,7 +97,7 @@ def numbers(values: Sequence[Any], length: int, name: str, label: Label, key: st
                                  f"expected {want}")
             rows.append(a if length else a[0])
         arr = np.array(rows, dtype=np.float64).reshape(shape)
-    bad = ~np.isfinite(arr.reshape(len(values), -1)).all(axis=1) if arr.size else arr[:0] > 0
+    bad = nonfinite_rows(arr, len(values))
     if bad.any():
         i = int(np.argmax(bad))
         raise InputError(f"{name}: {label(i)}: '{key}' holds NaN or infinity")

@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from heatpose.errors import InputError
+from heatpose.evaluation.finite import nonfinite_rows
 
 PathLike = Union[str, Path]
 
@@ -57,7 +58,6 @@ TABLE_PERCENT = ("posetrack18", "jhmdb", "deepfashion_upper", "deepfashion_lower
 # MMPose metrics reported in percent; EPE is in pixels; everything else is a fraction
 NATIVE_PERCENT = ("posetrack18", "mpii")
 _JHMDB = ("Head", "Sho", "Elb", "Wri", "Hip", "Knee", "Ank")
-_POSETRACK = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl")
 _MPII = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 
 
@@ -116,7 +116,7 @@ def _check(records: Sequence[Any], predictions: InstancePredictions) -> None:
                          f"record order, got {kp.shape} and {sc.shape}")
     if n == 0:
         raise InputError("no test instances to evaluate (the annotation file lists none)")
-    bad = ~(np.isfinite(kp).all(axis=(1, 2)) & np.isfinite(sc).all(axis=1))
+    bad = nonfinite_rows(kp) | nonfinite_rows(sc)
     if bad.any():
         r = records[int(np.argmax(bad))]
         raise InputError(f"predictions: record ann_id {r.ann_id} ({r.img_path}): keypoints or "
@@ -288,7 +288,9 @@ def table_columns(dataset: str) -> List[Tuple[str, List[Tuple[str, str]], Option
         return [("", [(f"{p} {m}", f"{p} {m}") for p in _WHOLEBODY_PARTS for m in ("AP", "AR")]
                  + [("Whole AP", "AP"), ("Whole AR", "AR")], None)]
     if fam == "posetrack18":
-        return [("", [(g, f"{g} AP") for g in _POSETRACK] + [("Total", "AP")], None)]
+        from heatpose.evaluation.poseval_match import SHORT_GROUPS
+
+        return [("", [(g, f"{g} AP") for g in SHORT_GROUPS] + [("Total", "AP")], None)]
     if fam == "mpii":
         return [("", [(g, f"{g} PCK") for g in _MPII] + [("Mean", "PCK"),
                                                            ("Mean@0.1", "PCK@0.1")], None)]

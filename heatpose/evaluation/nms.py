@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from heatpose.errors import InputError
+from heatpose.evaluation.finite import nonfinite_rows
 
 
 def oks_iou(ref: np.ndarray, others: np.ndarray, ref_area: float, other_areas: np.ndarray,
@@ -58,10 +59,11 @@ def _as_inputs(keypoints, scores, areas, sigmas):
     if len(out[1]) != len(kpts) or len(out[2]) != len(kpts):
         raise ValueError(f"{len(kpts)} poses but {len(out[1])} scores and {len(out[2])} areas")
     for name, arr in zip(("keypoints", "scores", "areas", "sigmas"), out):
-        if not np.isfinite(arr.astype(np.float64)).all():
-            bad = np.flatnonzero(~np.isfinite(arr.astype(np.float64)).reshape(len(arr), -1)
-                                 .all(axis=1))
-            raise InputError(f"OKS-NMS: {name} of pose #{int(bad[0])} hold NaN or infinity")
+        bad = nonfinite_rows(arr)
+        if bad.any():
+            where = "keypoint" if name == "sigmas" else "pose"
+            raise InputError(f"OKS-NMS: {name} of {where} #{int(np.argmax(bad))} hold NaN or "
+                             "infinity")
     return out
 
 

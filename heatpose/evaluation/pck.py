@@ -13,6 +13,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from heatpose.errors import InputError
+from heatpose.evaluation.finite import nonfinite_rows
 
 MPII_GROUPS = {"Head": (9,), "Shoulder": (13, 12), "Elbow": (14, 11), "Wrist": (15, 10),
                "Hip": (3, 2), "Knee": (4, 1), "Ankle": (5, 0)}
@@ -28,14 +29,12 @@ def check_finite(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray,
     holds NaN or infinity (they would silently count as misses)."""
     n = len(pred)
     mask = np.asarray(mask, dtype=bool).reshape(n, -1)
-    checks = [("prediction",
-               ~np.isfinite(np.asarray(pred, np.float64)).reshape(n, -1).all(axis=1)),
+    k = mask.shape[1]
+    checks = [("prediction", nonfinite_rows(pred, n)),
               ("labelled ground truth",
-               (~np.isfinite(np.asarray(gt, np.float64)).reshape(n, mask.shape[1], -1)
-                .all(axis=2) & mask).any(axis=1))]
+               (nonfinite_rows(gt, n * k).reshape(n, k) & mask).any(axis=1))]
     if norm is not None:
-        checks.append(("normaliser",
-                       ~np.isfinite(np.asarray(norm, np.float64)).reshape(n, -1).all(axis=1)))
+        checks.append(("normaliser", nonfinite_rows(norm, n)))
     for what, bad in checks:
         if bad.any():
             raise InputError(f"sample #{int(np.argmax(bad))}: {what} holds NaN or infinity "
@@ -94,7 +93,7 @@ def epe(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
 def bbox_sizes(bboxes: np.ndarray) -> np.ndarray:
     """(N, 2) normaliser = the longer side of each xyxy box (float32 boxes as MMPose parses)."""
     b = np.asarray(bboxes, dtype=np.float32)
-    bad = ~np.isfinite(b).all(axis=1)
+    bad = nonfinite_rows(b)
     if bad.any():
         raise InputError(f"sample #{int(np.argmax(bad))}: box holds NaN or infinity "
                          f"({int(bad.sum())} of {len(b)} samples)")

@@ -22,12 +22,11 @@ from heatpose.errors import InputError
 from heatpose.evaluation.coco_eval import load_json
 from heatpose.evaluation.poseval import evaluate_sequences
 from heatpose.evaluation.poseval_data import POSEVAL_JOINTS, SequenceFrames, sequence_frames
-from heatpose.evaluation.poseval_match import group_means, voc_ap
+from heatpose.evaluation.poseval_match import SHORT_GROUPS, group_means, voc_ap
 from heatpose.evaluation.topdown import TopdownCocoEvaluator
 
 __all__ = ["POSEVAL_JOINTS", "voc_ap", "load_posetrack_videos", "evaluate_posetrack18",
            "posetrack_gt_folder", "PoseTrack18Evaluator"]
-SHORT_GROUPS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl")
 
 
 def load_posetrack_videos(gt: Union[str, Path, dict, Sequence[dict]]) -> List[Tuple[str, dict]]:

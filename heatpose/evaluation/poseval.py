@@ -24,11 +24,11 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from heatpose.evaluation.poseval_data import JOINT_NAMES, NJ, SequenceFrames, folder_pairs
-from heatpose.evaluation.poseval_match import (GROUPS, APResult, average_precision,
-                                               group_means, match_frame)
+from heatpose.evaluation.poseval_match import (GROUPS, SHORT_GROUPS, APResult,
+                                               average_precision, group_means, match_frame)
 from heatpose.evaluation.poseval_mot import COUNTS, JointAccumulator, mot_metrics
 
-TABLE_GROUPS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
+TABLE_GROUPS = SHORT_GROUPS + ("Total",)
 JOINT_SHORT = ("rAnk", "rKne", "rHip", "lHip", "lKne", "lAnk", "rWri", "rElb", "rSho", "lSho",
                "lElb", "lWri", "Neck", "Nose", "HTop")
 

@@ -24,8 +24,11 @@ import numpy as np
 from heatpose.evaluation.poseval_data import NJ, Frame
 
 DIST_THR = 0.5
+# poseval's joint groups (the names in its JSON output -> joints) and, in the same order, the
+# short names of its printed tables and of MMPose's PoseTrack18Metric ('Head AP' ... 'Ankl AP')
 GROUPS = {"Head": (14, 12, 13), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11),
           "Hip": (2, 3), "Knee": (1, 4), "Ankle": (0, 5)}
+SHORT_GROUPS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl")
 MotInput = Tuple[np.ndarray, np.ndarray, np.ndarray]   # oids (G,), hids (P,), dist (G, P)
 
 
