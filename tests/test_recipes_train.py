@@ -35,6 +35,30 @@ def _aug(key: str, step: str, attr: str, default: Any = None) -> Check:
     return check
 
 
+def _photometric(key: str) -> Check:
+    def check(r: Recipe, c: TrainConfig) -> bool:
+        got = getattr(c.data.augment, f"photometric_{key}")
+        want = r.train.step("PhotometricDistortion")[key]
+        return c.data.augment.photometric and (list(got) == list(want)
+                                               if isinstance(got, tuple) else got == want)
+    return check
+
+
+def _albumentation(transforms, a) -> bool:
+    """Each albumentations transform's arguments (1.3.1 names) as data.augment holds them."""
+    (t,) = transforms
+    if t["type"] == "CoarseDropout":
+        return a.coarse_dropout and not a.grid_dropout and (
+            a.coarse_dropout_prob, a.coarse_dropout_holes, a.coarse_dropout_height,
+            a.coarse_dropout_width) == (t["p"], (t["min_holes"], t["max_holes"]),
+                                        (t["min_height"], t["max_height"]),
+                                        (t["min_width"], t["max_width"]))
+    return t["type"] == "GridDropout" and a.grid_dropout and not a.coarse_dropout and (
+        a.grid_dropout_prob, a.grid_dropout_unit_size, a.grid_dropout_random_offset,
+        a.grid_dropout_ratio) == (t["p"], (t["unit_size_min"], t["unit_size_max"]),
+                                  t["random_offset"], 0.5)
+
+
 USED: Dict[str, Check] = {
     "train.codec": lambda r, c: c.model.codec == dict(r.train.codec),
     "train.use_dataset_keypoint_weights": lambda r, c: c.data.use_dataset_keypoint_weights is
@@ -90,6 +114,16 @@ USED: Dict[str, Check] = {
     **{f"pipeline.RandomBBoxTransform.{k}": _aug(k, "RandomBBoxTransform", k)
        for k in ("shift_factor", "shift_prob", "scale_factor", "scale_prob", "rotate_factor",
                  "rotate_prob")},
+    "train.loss.type": lambda r, c: c.model.loss == r.train.loss["type"],
+    "train.datasets.sample_interval": lambda r, c: [c.data.train_sample_interval] + [
+        e.get("sample_interval", 1) for e in c.data.extra_train_sets] == [
+        d.get("sample_interval") or 1 for d in _sets(r)],
+    "train.val_data.filter_cfg.bbox_score_thr": lambda r, c: c.data.val_bbox_score_thr ==
+    r.train.val_data["filter_cfg"]["bbox_score_thr"],
+    **{f"pipeline.PhotometricDistortion.{k}": _photometric(k)
+       for k in ("brightness_delta", "contrast_range", "saturation_range", "hue_delta")},
+    "pipeline.Albumentation.transforms": lambda r, c: _albumentation(
+        r.train.step("Albumentation")["transforms"], c.data.augment),
 }
 # settings a NOT_USED entry covers must still hold what the entry claims
 CLAIMS: Dict[str, Check] = {
@@ -108,6 +142,8 @@ CLAIMS: Dict[str, Check] = {
     "train.combined": lambda r, c: r.train.combined is None or
     r.train.combined["metainfo"] == c.model.schema + ".py",
     "train.vis_loss.type": lambda r, c: r.train.vis_loss["type"] == "BCELoss",
+    "train.loss.use_target_weight": lambda r, c: r.train.loss["use_target_weight"] is True,
+    "pipeline.Albumentation.keymap": lambda r, c: r.train.step("Albumentation")["keymap"] is None,
     "train.datasets.keypoint_converter.num_keypoints": lambda r, c: all(
         d["keypoint_converter"]["num_keypoints"] == r.num_keypoints for d in _sets(r)
         if d.get("keypoint_converter")),

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from heatpose.data import transforms as T
 from heatpose.data.readers.record import InstanceRecord
 from heatpose.data.images import read_image
+from heatpose.data.pixel_augment import PixelAugment, random_pixel_augment
 from heatpose.errors import InputError
 
 
@@ -35,6 +36,8 @@ class TrainAugment:
     bbox_transform: Optional[T.BBoxTransformConfig] = field(
         default_factory=T.BBoxTransformConfig)
     use_dataset_keypoint_weights: bool = False
+    # pixel steps on the crop (PhotometricDistortion, CoarseDropout, GridDropout); None = none
+    pixel: Optional[PixelAugment] = None
 
 
 class TopdownDataset(Dataset):
@@ -107,6 +110,8 @@ class TopdownDataset(Dataset):
             if cfg.bbox_transform is not None:
                 T.random_bbox_transform(sample, rng, cfg.bbox_transform)
         T.topdown_affine(sample, tuple(self.codec.input_size), bool(self.codec.use_udp))
+        if self.train and cfg.pixel is not None:
+            sample.image = random_pixel_augment(sample.image, rng, cfg.pixel)
         if self.train:
             weights = self.schema.joint_weights if cfg.use_dataset_keypoint_weights else None
             T.generate_target(sample, self.codec, weights)

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from heatpose.data.dropout import CoarseDropoutConfig as _Coarse
+from heatpose.data.dropout import GridDropoutConfig as _Grid
+from heatpose.data.photometric import PhotometricConfig as _Photo
 from heatpose.data.transforms import BBOX_PADDING
 from heatpose.data.transforms import BBoxTransformConfig as _BBox
 from heatpose.data.transforms import FlipConfig as _Flip
@@ -30,10 +33,24 @@ class ConfigError(InputError):
     """A config file or ``--set`` override that does not fit the config's schema."""
 
 
+# model.loss values (MMPose's heatmap losses; heatpose.models.losses); the second is the UDP
+# 'combined' codec's (3 channels per keypoint), the first every other codec's
+LOSSES = ("KeypointMSELoss", "CombinedTargetMSELoss")
+
+
+def codec_loss(codec: Dict[str, Any]) -> str:
+    """The loss a codec's targets need: CombinedTargetMSELoss for UDP 'combined', else
+    KeypointMSELoss."""
+    combined = codec.get("type") == "UDPHeatmap" and codec.get("heatmap_type") == "combined"
+    return LOSSES[1] if combined else LOSSES[0]
+
+
 @dataclass
 class AugmentConfig:
-    """MMPose's top-down train pipeline (RandomFlip, RandomHalfBody, RandomBBoxTransform).
-    ``enabled=False`` turns every random step off (plain box crops)."""
+    """MMPose's top-down train pipeline (RandomFlip, RandomHalfBody, RandomBBoxTransform, and
+    where a recipe has them PhotometricDistortion and Albumentation's CoarseDropout /
+    GridDropout). ``enabled=False`` turns every random step off (plain box crops). The
+    ``(lo, hi)`` pairs are ranges (lo <= hi; the dropout ones in pixels, both ends included)."""
 
     # defaults are the transforms' own (MMPose 1.3.2's), flattened for ``--set augment.KEY=...``
     enabled: bool = True
@@ -48,6 +65,23 @@ class AugmentConfig:
     scale_prob: float = _prob(_BBox.scale_prob)
     rotate_factor: float = ranged(_BBox.rotate_factor, 0)
     rotate_prob: float = _prob(_BBox.rotate_prob)
+    # pixel steps on the crop (heatpose.data.pixel_augment), off unless a recipe has them:
+    # MMPose's PhotometricDistortion, albumentations' CoarseDropout / GridDropout
+    photometric: bool = False
+    photometric_brightness_delta: float = ranged(_Photo.brightness_delta, 0, 255)
+    photometric_contrast_range: Tuple[float, float] = ranged(_Photo.contrast_range, 0)
+    photometric_saturation_range: Tuple[float, float] = ranged(_Photo.saturation_range, 0)
+    photometric_hue_delta: int = ranged(_Photo.hue_delta, 0, 90)
+    coarse_dropout: bool = False
+    coarse_dropout_prob: float = _prob(_Coarse.prob)
+    coarse_dropout_holes: Tuple[int, int] = ranged(_Coarse.num_holes, 1)
+    coarse_dropout_height: Tuple[int, int] = ranged(_Coarse.hole_height, 1)
+    coarse_dropout_width: Tuple[int, int] = ranged(_Coarse.hole_width, 1)
+    grid_dropout: bool = False
+    grid_dropout_prob: float = _prob(_Grid.prob)
+    grid_dropout_unit_size: Optional[Tuple[int, int]] = ranged(_Grid.unit_size, 2)
+    grid_dropout_ratio: float = ranged(_Grid.ratio, 0, 1, lo_open=True)
+    grid_dropout_random_offset: bool = _Grid.random_offset
 
 
 @dataclass
@@ -66,6 +100,7 @@ class ModelConfig:
     schema: str = "coco"
     codec: Dict[str, Any] = field(default_factory=lambda: {
         "type": "MSRAHeatmap", "input_size": [192, 256], "heatmap_size": [48, 64], "sigma": 2})
+    loss: Optional[str] = None                 # MMPose head loss (LOSSES); None = the codec's
     flip_test: bool = True
     flip_shift: Optional[bool] = None          # shift flipped heatmaps by 1 px; None = the codec's rule
     init_checkpoint: Optional[str] = None      # MMPose ``load_from``: path or URL of full-model weights
@@ -88,6 +123,9 @@ class DataConfig:
     val_ann_file: Optional[str] = "annotations/person_keypoints_val2017.json"
     val_img_prefix: str = "val2017/"
     val_bbox_file: Optional[str] = None
+    # MMPose filter_cfg bbox_score_thr: validation on val_bbox_file keeps boxes scoring at least
+    # this (compared in float32, as MMPose); None = all
+    val_bbox_score_thr: Optional[float] = ranged(None, 0, 1)
     val_headbox_file: Optional[str] = None
     bbox_padding: float = ranged(BBOX_PADDING, 0, lo_open=True)
     use_dataset_keypoint_weights: bool = False
@@ -97,8 +135,11 @@ class DataConfig:
     # MMPose KeypointConverter for the main train set: [[source, target], ...], a source being an
     # index or a pair [s1, s2] (their midpoint); None = as is
     train_keypoint_mapping: Optional[List[List[Any]]] = None
+    # MMPose sample_interval of the main train set: only images whose id is a multiple of it
+    train_sample_interval: int = ranged(1, 1)
     # further train sets of a CombinedDataset recipe: dicts with keys dataset, ann_file, img_prefix,
-    # keypoint_mapping ([[source, target], ...] into the model's keypoints, or None)
+    # keypoint_mapping ([[source, target], ...] into the model's keypoints, or None) and optionally
+    # sample_interval (as train_sample_interval)
     extra_train_sets: List[Dict[str, Any]] = field(default_factory=list)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -199,6 +240,29 @@ def check_settings(obj: Any, source: str, prefix: str) -> None:
             problem = range_problem(getattr(obj, f.name), f.metadata["range"], prefix + f.name)
             if problem:
                 raise ConfigError(f"{source}: {problem}")
+    if isinstance(obj, AugmentConfig):
+        for f in dataclasses.fields(obj):
+            pair = getattr(obj, f.name)
+            if isinstance(pair, tuple) and len(pair) == 2 and pair[0] > pair[1]:
+                raise ConfigError(f"{source}: {prefix}{f.name} = {list(pair)}: the first value "
+                                  "(low end) must not exceed the second")
+    if isinstance(obj, DataConfig):
+        for i, item in enumerate(obj.extra_train_sets):
+            n = item.get("sample_interval", 1) if isinstance(item, dict) else 1
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ConfigError(f"{source}: {prefix}extra_train_sets[{i}].sample_interval = "
+                                  f"{n!r}: must be an integer >= 1")
+    if isinstance(obj, TrainConfig):
+        _check_pixel_steps(obj, source)
+    if isinstance(obj, ModelConfig) and obj.loss is not None:
+        if obj.loss not in LOSSES:
+            raise ConfigError(f"{source}: {prefix}loss = {obj.loss!r}: use one of "
+                              f"{', '.join(LOSSES)} (or null: the codec's)")
+        if obj.loss != codec_loss(obj.codec):
+            raise ConfigError(f"{source}: {prefix}loss = {obj.loss!r} does not fit "
+                              f"{prefix}codec {obj.codec.get('type')} "
+                              f"{obj.codec.get('heatmap_type', '')}: it needs "
+                              f"{codec_loss(obj.codec)} (or null)")
     if isinstance(obj, TrainSettings):
         if obj.on_nonfinite not in ("stop", "skip"):
             raise ConfigError(f"{source}: {prefix}on_nonfinite = {obj.on_nonfinite!r}: use "
@@ -206,6 +270,20 @@ def check_settings(obj: Any, source: str, prefix: str) -> None:
         if not (obj.divergence_factor == 0 or obj.divergence_factor > 1):
             raise ConfigError(f"{source}: {prefix}divergence_factor = {obj.divergence_factor}: "
                               "must be 0 (off) or above 1")
+
+
+def _check_pixel_steps(cfg: "TrainConfig", source: str) -> None:
+    """GridDropout's unit size must fit the crop (model.codec.input_size)."""
+    a = cfg.data.augment
+    size = cfg.model.codec.get("input_size")
+    if a.grid_dropout and a.grid_dropout_unit_size is not None and size:
+        from heatpose.data.dropout import GridDropoutConfig, check_grid
+
+        problem = check_grid(GridDropoutConfig(unit_size=tuple(a.grid_dropout_unit_size),
+                                               ratio=a.grid_dropout_ratio), tuple(size))
+        if problem:
+            raise ConfigError(f"{source}: data.augment.grid_dropout_{problem} "
+                              f"(model.codec.input_size {list(size)})")
 
 
 def check_codec(codec: Dict[str, Any], source: str, key: str = "model.codec") -> None:

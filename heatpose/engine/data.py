@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from heatpose.data import transforms as T
 from heatpose.data.dataset import VIS_WEIGHTS, TopdownDataset, TrainAugment, collate_topdown
+from heatpose.data.pixel_augment import pixel_augment
 from heatpose.engine.config import ConfigError, DataConfig, TrainConfig
 from heatpose.engine.distributed import DistInfo, ResumableSampler
 
@@ -45,7 +46,8 @@ def data_augment(cfg: DataConfig) -> TrainAugment:
                                 scale_factor=tuple(a.scale_factor), scale_prob=a.scale_prob,
                                 rotate_factor=a.rotate_factor, rotate_prob=a.rotate_prob)
     return TrainAugment(padding=cfg.bbox_padding, flip=T.FlipConfig(a.flip_prob), half_body=half,
-                        bbox_transform=bbt, use_dataset_keypoint_weights=weights)
+                        bbox_transform=bbt, use_dataset_keypoint_weights=weights,
+                        pixel=pixel_augment(a))
 
 
 def read_records(cfg: DataConfig, data_root: Path, split: str, schema: Any) -> List[Any]:
@@ -56,7 +58,8 @@ def read_records(cfg: DataConfig, data_root: Path, split: str, schema: Any) -> L
     if split == "train":
         sets = [{"dataset": cfg.dataset, "ann_file": cfg.train_ann_file,
                  "img_prefix": cfg.train_img_prefix,
-                 "keypoint_mapping": cfg.train_keypoint_mapping}] + list(cfg.extra_train_sets)
+                 "keypoint_mapping": cfg.train_keypoint_mapping,
+                 "sample_interval": cfg.train_sample_interval}] + list(cfg.extra_train_sets)
         records: List[Any] = []
         for i, item in enumerate(sets):
             key = "data.train_ann_file" if i == 0 else f"data.extra_train_sets[{i - 1}]"
@@ -77,7 +80,7 @@ def read_records(cfg: DataConfig, data_root: Path, split: str, schema: Any) -> L
                           "validate on ground-truth boxes)")
     ann_path = _existing(data_root, cfg.val_ann_file, "data.val_ann_file")
     records = _read_file(cfg.dataset, ann_path, cfg.val_img_prefix, schema.num_keypoints,
-                         bbox_path, "data.dataset")
+                         bbox_path, "data.dataset", score_thr=cfg.val_bbox_score_thr)
     if not records:
         raise ConfigError(f"{ann_path}: no usable instances for val")
     return records
@@ -92,9 +95,14 @@ def _existing(data_root: Path, rel: str, key: str) -> Path:
 
 
 def _read_file(dataset: str, ann_path: Path, prefix: str, k: Optional[int],
-               bbox_path: Optional[str], key: str) -> List[Any]:
+               bbox_path: Optional[str], key: str, score_thr: Optional[float] = None
+               ) -> List[Any]:
     """Records of one annotation file; ``k``: read a COCO-format file with a custom schema's
-    keypoint count (None: the reader's own count)."""
+    keypoint count (None: the reader's own count); ``score_thr``: detection boxes scoring
+    below it are dropped (:func:`heatpose.data.readers.posetrack_filter.score_threshold`)."""
+    from heatpose.data.readers.posetrack_filter import score_threshold
+
+    thr = score_threshold(score_thr)
     from heatpose.data.readers import (DATASET_FORMATS, filter_topdown, read_coco_style,
                                        read_dataset, read_detections)
 
@@ -103,14 +111,15 @@ def _read_file(dataset: str, ann_path: Path, prefix: str, k: Optional[int],
                           f"{', '.join(sorted(DATASET_FORMATS))}")
     fmt, native = DATASET_FORMATS[dataset][0], DATASET_FORMATS[dataset][1]
     if k is not None and fmt == "coco" and native != k:
-        return read_detections(bbox_path, str(ann_path), k, prefix) if bbox_path else \
+        return read_detections(bbox_path, str(ann_path), k, prefix, thr) if bbox_path else \
             filter_topdown(read_coco_style(str(ann_path), prefix, k))
-    return read_dataset(dataset, str(ann_path), prefix, bbox_file=bbox_path)
+    return read_dataset(dataset, str(ann_path), prefix, bbox_file=bbox_path, score_thr=thr)
 
 
 def _read_train_set(item: Dict[str, Any], data_root: Path, schema: Any, key: str) -> List[Any]:
     """One train set: records with the model's keypoints (mapped when it has a mapping)."""
-    unknown = set(item) - {"dataset", "ann_file", "img_prefix", "keypoint_mapping"}
+    unknown = set(item) - {"dataset", "ann_file", "img_prefix", "keypoint_mapping",
+                           "sample_interval"}
     if unknown or not item.get("dataset") or not item.get("ann_file"):
         raise ConfigError(f"{key}: a train set needs dataset and ann_file (and may have "
                           f"img_prefix, keypoint_mapping); got keys {sorted(item)}")
@@ -119,6 +128,10 @@ def _read_train_set(item: Dict[str, Any], data_root: Path, schema: Any, key: str
     k = schema.num_keypoints
     records = _read_file(item["dataset"], ann_path, item.get("img_prefix") or "",
                          None if mapping else k, None, key)
+    if item.get("sample_interval", 1) != 1:
+        from heatpose.data.readers.ubody_sampling import every_nth_image
+
+        records = every_nth_image(records, item["sample_interval"], str(ann_path))
     if mapping:
         records = convert_records(records, mapping, k, f"{key} ({ann_path})")
     return records

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from heatpose.data.transforms import normalize_batch
-from heatpose.engine.config import ConfigError, ModelConfig, TrainConfig
+from heatpose.engine.config import ConfigError, ModelConfig, TrainConfig, codec_loss
 from heatpose.recipes.recipe import plain
 
 # ModelConfig fields that define the network, its input/target encoding and its keypoints
@@ -132,6 +132,7 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
                           f"{cfg.backbone_kwargs}: {exc}") from None
     if cfg.visibility_head and hasattr(model.head, "vis_loss_module"):
         model.head.vis_loss_module.loss_weight = cfg.vis_loss_weight
+    set_heatmap_loss(model, cfg)
     check_output_size(model, codec)
     idx = cfg.output_keypoint_indices
     if idx is not None and not all(0 <= int(i) < schema.num_keypoints for i in idx):
@@ -140,6 +141,20 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
     model.output_keypoint_indices = None if idx is None else [int(i) for i in idx]
     load_start_weights(model, cfg, report)
     return model.train()
+
+
+def set_heatmap_loss(model: Any, cfg: ModelConfig) -> None:
+    """The pose head's loss: ``model.loss`` (MMPose's head loss of the recipe), None = the
+    codec's (:func:`heatpose.engine.config.codec_loss`: CombinedTargetMSELoss for UDP
+    'combined', else the head's own KeypointMSELoss); ConfigError when it does not fit."""
+    from heatpose.engine.config import check_settings
+    from heatpose.models.losses import heatmap_loss
+
+    check_settings(cfg, "config", "model.")
+    name = cfg.loss or codec_loss(cfg.codec)
+    pose_head = getattr(model.head, "pose_head", model.head)
+    if type(pose_head.loss_module).__name__ != name:
+        pose_head.loss_module = heatmap_loss(name)
 
 
 def load_start_weights(model: Any, cfg: ModelConfig,

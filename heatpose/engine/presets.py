@@ -40,20 +40,17 @@ NOT_USED: Dict[str, str] = {
                                        "it with torchvision:// resolved (train.pretrained)",
     "train.param_scheduler": "LinearLR and MultiStepLR become optim.warmup_* / milestones / gamma "
                              "(begin/end/by_epoch as MMPose's top-down recipes all set them)",
-    "train.loss": "heatpose trains with KeypointMSELoss(use_target_weight=True); MMPose's "
-                  "CombinedTargetMSELoss (UDP 'combined' codec) is not implemented",
+    "train.loss.use_target_weight": "True in every recipe: heatpose's heads always pass the "
+                                    "keypoint weights to model.loss",
     "train.evaluator": "validation scores with the dataset's MMPose metric, chosen by data.dataset",
     "train.save_best": "train.val_metric (the recipe's key metric) chooses best_<metric>.pth",
     "train.test_data": "used by `heatpose test`, not by training",
     "train.combined": "its metainfo is the model's keypoint schema (model.schema)",
     "train.datasets.data_mode": "always 'topdown'",
     "train.datasets.subset": "DeepFashion's subset is the reader name (deepfashion_upper/...)",
-    "train.datasets.sample_interval": "UBody's every-10th-frame sampling is not implemented",
     "train.val_data.type": "the reader is data.dataset",
     "train.val_data.data_mode": "always 'topdown'",
     "train.val_data.subset": "DeepFashion's subset is the reader name",
-    "train.val_data.filter_cfg": "PoseTrack18 validation's bbox_score_thr 0.4 on detections is not "
-                                 "applied (validation uses ground-truth boxes unless val_bbox_file)",
     "train.vis_loss.type": "the visibility head trains with BCE on sigmoid outputs, as MMPose's "
                            "BCELoss(use_sigmoid=True, use_target_weight=True)",
     "train.vis_loss.use_target_weight": "see train.vis_loss.type",
@@ -68,8 +65,8 @@ NOT_USED: Dict[str, str] = {
     "pipeline.GenerateTarget": "its encoder is model.codec; use_dataset_keypoint_weights is "
                                "data.use_dataset_keypoint_weights",
     "pipeline.TopdownAffine": "input_size and use_udp follow model.codec",
-    "pipeline.Albumentation": "not implemented (CoarseDropout / GridMask recipes train without it)",
-    "pipeline.PhotometricDistortion": "not implemented (the photometric recipe trains without it)",
+    "pipeline.Albumentation.keymap": "None in every recipe: the transforms work on the image "
+                                     "('img' -> 'image')",
 }
 
 
@@ -107,8 +104,61 @@ def _mapping(ds: Dict[str, Any]) -> Optional[List[List[int]]]:
     return [list(m) for m in conv["mapping"]] if conv else None
 
 
+# albumentations 1.3.1 arguments (as MMPose's configs write them) -> data.augment keys;
+# heatpose.data.dropout implements these two transforms with that version's semantics
+_ALBU_ARGS = {
+    "CoarseDropout": {"p", "max_holes", "min_holes", "max_height", "min_height", "max_width",
+                      "min_width", "fill_value", "mask_fill_value"},
+    "GridDropout": {"p", "ratio", "unit_size_min", "unit_size_max", "random_offset", "fill_value",
+                    "mask_fill_value", "holes_number_x", "holes_number_y", "shift_x", "shift_y"},
+}
+
+
+def albumentation_settings(transforms: Any, where: str) -> Dict[str, Any]:
+    """``data.augment`` settings of an ``Albumentation`` step's transforms (CoarseDropout,
+    GridDropout; missing arguments take albumentations 1.3.1's defaults, min_* = max_*);
+    ConfigError for other transforms, fractional sizes or arguments heatpose does not take."""
+    from heatpose.data.dropout import CoarseDropoutConfig, GridDropoutConfig
+
+    kw: Dict[str, Any] = {}
+    for t in transforms or ():
+        t = dict(t)
+        kind = t.pop("type", None)
+        if kind not in _ALBU_ARGS:
+            raise ConfigError(f"{where}: Albumentation transform {kind!r} is not supported "
+                              f"(heatpose has {', '.join(_ALBU_ARGS)})")
+        bad = sorted(set(t) - _ALBU_ARGS[kind])
+        bad += [k for k in ("fill_value", "shift_x", "shift_y") if t.get(k, 0) != 0]
+        bad += [k for k in ("holes_number_x", "holes_number_y") if t.get(k) is not None]
+        if bad:
+            raise ConfigError(f"{where}: {kind} argument(s) {bad} are not supported")
+        if kind == "CoarseDropout":
+            d = CoarseDropoutConfig()
+            sizes = {}
+            for name, default in (("holes", d.num_holes[1]), ("height", d.hole_height[1]),
+                                  ("width", d.hole_width[1])):
+                hi = t.get(f"max_{name}", default)
+                lo = t.get(f"min_{name}", hi)
+                if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
+                    raise ConfigError(f"{where}: CoarseDropout {name} {lo}..{hi}: only pixel "
+                                      "(integer) sizes are supported")
+                sizes[name] = (lo, hi)
+            kw.update(coarse_dropout=True, coarse_dropout_prob=float(t.get("p", d.prob)),
+                      coarse_dropout_holes=sizes["holes"], coarse_dropout_height=sizes["height"],
+                      coarse_dropout_width=sizes["width"])
+        else:
+            g = GridDropoutConfig()
+            unit = (t.get("unit_size_min"), t.get("unit_size_max"))
+            kw.update(grid_dropout=True, grid_dropout_prob=float(t.get("p", g.prob)),
+                      grid_dropout_unit_size=tuple(int(v) for v in unit) if all(unit) else None,
+                      grid_dropout_ratio=float(t.get("ratio", g.ratio)),
+                      grid_dropout_random_offset=bool(t.get("random_offset", g.random_offset)))
+    return kw
+
+
 def augment_config(recipe: Any) -> AugmentConfig:
-    """RandomFlip / RandomHalfBody / RandomBBoxTransform of the recipe's train pipeline."""
+    """RandomFlip / RandomHalfBody / RandomBBoxTransform, and PhotometricDistortion /
+    Albumentation where it has them, of the recipe's train pipeline."""
     t = recipe.train
     flip = t.step("RandomFlip") or {"prob": 0.0}
     half = t.step("RandomHalfBody")
@@ -126,6 +176,16 @@ def augment_config(recipe: Any) -> AugmentConfig:
     for key in ("shift_factor", "shift_prob", "scale_prob", "rotate_factor", "rotate_prob"):
         kw[key] = float(bbt[key])
     kw["scale_factor"] = tuple(float(v) for v in bbt["scale_factor"])
+    photo = t.step("PhotometricDistortion")
+    if photo is not None:
+        kw.update(photometric=True,
+                  photometric_brightness_delta=float(photo["brightness_delta"]),
+                  photometric_contrast_range=tuple(float(v) for v in photo["contrast_range"]),
+                  photometric_saturation_range=tuple(float(v) for v in photo["saturation_range"]),
+                  photometric_hue_delta=int(photo["hue_delta"]))
+    albu = t.step("Albumentation")
+    if albu is not None:
+        kw.update(albumentation_settings(albu.get("transforms"), recipe.name))
     return AugmentConfig(**kw)
 
 
@@ -146,7 +206,8 @@ def config_from_preset(preset: Any) -> TrainConfig:
         deconv_kernel_sizes=tuple(r.model.deconv_kernel_sizes),
         visibility_head=r.visibility_head,
         **({"vis_loss_weight": float(vis_loss["loss_weight"])} if "loss_weight" in vis_loss else {}),
-        schema=r.dataset, codec=dict(t.codec), flip_test=r.test.flip_test,
+        schema=r.dataset, codec=dict(t.codec), loss=str(t.loss["type"]),
+        flip_test=r.test.flip_test,
         flip_shift=r.test.shift_heatmap, init_checkpoint=t.load_from,
         pretrained_backbone=t.pretrained,
         pretrained_backbone_prefix=(t.pretrained_cfg or {}).get("prefix"),
@@ -161,14 +222,18 @@ def config_from_preset(preset: Any) -> TrainConfig:
         val_ann_file=relative_to_root(val.get("ann_file"), own),
         val_img_prefix=relative_to_root(val.get("img_prefix"), own) or "",
         val_bbox_file=relative_to_root(val.get("bbox_file"), own),
+        val_bbox_score_thr=(val.get("filter_cfg") or {}).get("bbox_score_thr"),
         val_headbox_file=relative_to_root(val.get("headbox_file"), own),
         **({"bbox_padding": float(center["padding"])} if "padding" in center else {}),
         use_dataset_keypoint_weights=t.use_dataset_keypoint_weights,
         train_keypoint_mapping=_mapping(main),
+        train_sample_interval=int(main.get("sample_interval") or 1),
         extra_train_sets=[{"dataset": reader_name(d),
                            "ann_file": relative_to_root(d.get("ann_file"), own),
                            "img_prefix": relative_to_root(d.get("img_prefix"), own) or "",
-                           "keypoint_mapping": _mapping(d)} for d in extra],
+                           "keypoint_mapping": _mapping(d),
+                           **({"sample_interval": int(d["sample_interval"])}
+                              if d.get("sample_interval") else {})} for d in extra],
         augment=augment_config(r))
     optim = OptimConfig(
         type=str(t.optimizer["type"]), lr=float(t.optimizer["lr"]),

@@ -1,5 +1,5 @@
-"""Losses owned by the heads, numerically equal to MMPose 1.3.2's ``KeypointMSELoss`` and
-``BCELoss``."""
+"""Losses owned by the heads, numerically equal to MMPose 1.3.2's ``KeypointMSELoss``,
+``CombinedTargetMSELoss`` and ``BCELoss``."""
 from __future__ import annotations
 
 from typing import Optional
@@ -7,7 +7,7 @@ from typing import Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["KeypointMSELoss", "BCELoss"]
+__all__ = ["KeypointMSELoss", "CombinedTargetMSELoss", "BCELoss", "heatmap_loss"]
 
 
 class KeypointMSELoss(nn.Module):
@@ -63,6 +63,53 @@ class KeypointMSELoss(nn.Module):
             nonempty = nonempty.reshape(nonempty.shape + (1,) * (target.ndim - nonempty.ndim))
             mask = nonempty if mask is None else mask * nonempty
         return mask
+
+
+class CombinedTargetMSELoss(nn.Module):
+    """MSE loss of UDP 'combined' targets (MMPose ``CombinedTargetMSELoss``, Huang et al. 2020).
+
+    Channels come in threes per keypoint: class map ``c``, x offset ``ox``, y offset ``oy``.
+    With keypoint weights ``w`` (``use_target_weight``) ``c_pred`` and ``c_gt`` are first
+    multiplied by ``w``; then per keypoint ``0.5 * (mean((c_pred - c_gt)**2) + mean((c_gt *
+    ox_pred - c_gt * ox_gt)**2) + mean((c_gt * oy_pred - c_gt * oy_gt)**2))``, means over
+    (N, h * w); the result is the mean over keypoints times ``loss_weight``.
+    """
+
+    def __init__(self, use_target_weight: bool = False, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.use_target_weight = use_target_weight
+        self.loss_weight = loss_weight
+
+    def forward(self, output: Tensor, target: Tensor,
+                target_weights: Optional[Tensor] = None) -> Tensor:
+        """``output``, ``target``: ``(N, 3K, h, w)``; ``target_weights``: ``(N, K)``. Returns a
+        scalar."""
+        if output.shape != target.shape or output.ndim != 4 or output.shape[1] % 3:
+            raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} "
+                             "must be equal (N, 3K, h, w)")
+        n, c = output.shape[:2]
+        pred = output.reshape(n, c // 3, 3, -1)
+        gt = target.reshape(n, c // 3, 3, -1)
+        hm_pred, hm_gt = pred[:, :, 0], gt[:, :, 0]
+        if self.use_target_weight:
+            if target_weights is None or tuple(target_weights.shape) != (n, c // 3):
+                got = None if target_weights is None else tuple(target_weights.shape)
+                raise ValueError(f"target_weights must be (N, K) = {(n, c // 3)}, got {got}")
+            hm_pred = hm_pred * target_weights[:, :, None]
+            hm_gt = hm_gt * target_weights[:, :, None]
+        cls = F.mse_loss(hm_pred, hm_gt, reduction="none").mean(dim=(0, 2))
+        off = F.mse_loss(hm_gt[:, :, None] * pred[:, :, 1:], hm_gt[:, :, None] * gt[:, :, 1:],
+                         reduction="none").mean(dim=(0, 3)).sum(dim=1)
+        return 0.5 * (cls + off).mean() * self.loss_weight
+
+
+def heatmap_loss(name: str, use_target_weight: bool = True) -> nn.Module:
+    """The heatmap loss called ``name`` (``model.loss``: KeypointMSELoss or
+    CombinedTargetMSELoss); ValueError for another name."""
+    losses = {"KeypointMSELoss": KeypointMSELoss, "CombinedTargetMSELoss": CombinedTargetMSELoss}
+    if name not in losses:
+        raise ValueError(f"unknown heatmap loss {name!r}; use {' or '.join(losses)}")
+    return losses[name](use_target_weight=use_target_weight)
 
 
 class BCELoss(nn.Module):
