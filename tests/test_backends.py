@@ -77,3 +77,49 @@ def test_torch_inference_network_folds_batchnorm_and_follows_the_weights(tiny_ch
     with torch.no_grad():
         np.testing.assert_allclose(net2(x).numpy(), (want + 1).numpy(), rtol=1e-4,
                                    atol=1e-5 * want.abs().max().item())
+
+
+def test_digest_reads_the_weights_once_and_follows_every_change(tiny_checkpoint):
+    """The ONNX cache key: the weights are hashed once per model until one changes; every
+    change (in-place, load_state_dict of one element, a replaced or moved parameter, an
+    optimizer step, the description) gives a new key; equal contents give equal keys."""
+    model = load_model(tiny_checkpoint)
+    reads = []
+    real = model.state_dict
+
+    def counting(*args, **kwargs):
+        if not kwargs.get("keep_vars"):
+            reads.append(1)
+        return real(*args, **kwargs)
+
+    model.state_dict = counting
+    first = model_digest(model)
+    assert model_digest(model) == first and len(reads) == 1      # no second read of weights
+    assert model_digest(load_model(tiny_checkpoint)) == first     # content, not identity
+    bias = model.head.final_layer.bias
+    seen = {first}
+
+    def changed() -> str:
+        key = model_digest(model)
+        assert key not in seen
+        seen.add(key)
+        return key
+
+    with torch.no_grad():
+        bias[0] += 1e-3
+    changed()
+    state = {k: v.clone() for k, v in real().items()}
+    state["backbone.conv1.weight"].view(-1)[7] += 1.0
+    model.load_state_dict(state)
+    changed()
+    model.head.final_layer.bias = torch.nn.Parameter(bias.detach() * 2)
+    changed()
+    opt = torch.optim.SGD([model.head.final_layer.weight], lr=0.1)
+    model.head.final_layer.weight.grad = torch.ones_like(model.head.final_layer.weight)
+    opt.step()
+    changed()
+    model.flip_test = not model.flip_test
+    changed()                                  # the description alone: weights not re-read
+    model.double()
+    changed()
+    assert len(reads) == 6

@@ -47,15 +47,27 @@ def resolve_backend(backend: str, device: Any = "cpu") -> str:
 
 
 def model_digest(model: Any) -> str:
-    """SHA-256 of the model description and every state_dict tensor (names, dtypes, values)."""
-    from heatpose.export.onnx import FORMAT
+    """SHA-256 of the model description and every state_dict tensor (names, dtypes, values).
 
-    h = hashlib.sha256(json.dumps([FORMAT, model.metadata()], sort_keys=True,
-                                  default=str).encode())
-    for key, value in model.state_dict().items():
-        h.update(f"{key}:{value.dtype}:{tuple(value.shape)}".encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+    The weights' part is computed once and kept on the model until a weight changes
+    (:func:`heatpose.inference.backends_torch.weights_key`, the rule the folded PyTorch
+    network follows), so building another Pipeline on the same model does not re-read every
+    weight; the description (codec, flip test, ...) is hashed each time."""
+    import torch
+
+    from heatpose.export.onnx import FORMAT
+    from heatpose.inference.backends_torch import weights_key
+
+    key = weights_key(model)
+    cached = model.__dict__.get("_weights_digest")
+    if cached is None or cached[0] != key:
+        h = hashlib.sha256()
+        for name, value in model.state_dict().items():
+            h.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+            h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+        cached = model.__dict__["_weights_digest"] = (key, h.hexdigest())
+    description = json.dumps([FORMAT, model.metadata()], sort_keys=True, default=str)
+    return hashlib.sha256(f"{description}\n{cached[1]}".encode()).hexdigest()
 
 
 def onnx_cache_dir() -> Path:

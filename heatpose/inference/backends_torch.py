@@ -47,16 +47,18 @@ def fuse_conv_bn(module: nn.Module) -> nn.Module:
     return module
 
 
-def _weights_key(model: nn.Module) -> Tuple[Any, ...]:
-    """Changes whenever a parameter or buffer is replaced or modified in place."""
-    return tuple((t.data_ptr(), t._version, t.device.type)
-                 for t in model.state_dict(keep_vars=True).values())
+def weights_key(model: nn.Module) -> Tuple[Any, ...]:
+    """Changes whenever a parameter or buffer is replaced, added, moved or modified in place
+    (torch's version counters: optimizer steps, ``load_state_dict``, in-place ops under
+    ``no_grad``). Writes through ``tensor.data`` bypass the counters and are not seen."""
+    return tuple((name, t.data_ptr(), t._version, t.device.type, t.dtype)
+                 for name, t in model.state_dict(keep_vars=True).items())
 
 
 def inference_network(model: Any) -> Tuple[nn.Module, bool]:
     """``model``'s backbone + head, BN-folded, eval mode, and whether it runs channels-last
     (on CPU). Cached on the model until its weights change."""
-    key = _weights_key(model)
+    key = weights_key(model)
     cache = model.__dict__.setdefault("_inference_cache", {})
     if cache.get("key") != key:
         with torch.no_grad():
