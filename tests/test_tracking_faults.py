@@ -189,3 +189,25 @@ def test_skipped_frames_count_as_unseen(gap):
         ids.append(seen)
     assert ids[0] == ids[1]
     assert (ids[1][-1] == ids[1][0]) is (gap < 5)
+
+
+@pytest.mark.parametrize("argv, det, tracker", [
+    (["infer", "x.mp4"], 0.3, None),
+    (["infer", "x.mp4", "--det-thr", "0.4"], 0.4, None),
+    (["infer", "x.mp4", "--track"], 0.5, 0.5),              # the paper's threshold by default
+    (["infer", "x.mp4", "--track", "--det-thr", "0.2"], 0.2, 0.2),
+    (["infer", "x.mp4", "--track", "--det-thr", "0.7"], 0.7, 0.7),
+    (["track", "x.mp4"], 0.5, None),
+    (["track", "x.mp4", "--det-thr", "0.2"], 0.2, None),
+])
+def test_infer_track_honours_an_explicit_det_thr(argv, det, tracker):
+    """--det-thr given: the detector and the tracker use it (infer --track as heatpose track);
+    not given: 0.3 for infer, 0.5 (the paper's) with --track and for heatpose track."""
+    from heatpose.cli import build_parser
+    from heatpose.commands.track import detector_threshold, pipeline_track
+
+    args = build_parser(argv[0]).parse_args(argv)
+    assert detector_threshold(args) == det
+    if argv[0] == "infer":
+        config = pipeline_track(args)
+        assert (config.det_thr if config else None) == tracker

@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
+    from heatpose.commands.track import DEFAULTS as TRACK_DEFAULTS
     from heatpose.inference.pipeline import DEFAULT_MODEL, DET_SCORE_THR, OKS_NMS_THR
 
     p.add_argument("--model", help=f"zoo model name (default: the model a heatpose --checkpoint "
@@ -75,8 +76,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                        "(matched to images by the number in the file name)")
     boxes.add_argument("--whole-image", action="store_true", help="one box = the whole image")
     p.add_argument("--detector-model", help="a local YOLOX .onnx file for --detector")
-    p.add_argument("--det-thr", type=fraction, default=DET_SCORE_THR,
-                   help=f"box score threshold in [0, 1] (default {DET_SCORE_THR})")
+    p.add_argument("--det-thr", type=fraction, default=None,
+                   help=f"box score threshold in [0, 1] (default {DET_SCORE_THR}; with --track "
+                        f"{TRACK_DEFAULTS.det_thr}, the tracking paper's)")
     p.add_argument("--nms-thr", type=positive_float, default=OKS_NMS_THR,
                    help=f"OKS-NMS threshold between the people of an image (default "
                         f"{OKS_NMS_THR}, as MMPose; 1 keeps one person per box)")
@@ -133,14 +135,14 @@ def check_model_args(args: argparse.Namespace) -> Optional[str]:
 
 
 def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
-    from heatpose.commands.track import pipeline_track
+    from heatpose.commands.track import detector_threshold, pipeline_track
     from heatpose.inference.pipeline import Pipeline
 
     detector: Any = None if (args.whole_image or args.det_file) else args.detector
     onnx = check_model_args(args)
     return Pipeline(model=onnx or args.model, detector=detector, checkpoint=args.checkpoint,
                     device=device if device is not None else args.device,
-                    detector_model=args.detector_model, det_score_thr=args.det_thr,
+                    detector_model=args.detector_model, det_score_thr=detector_threshold(args),
                     batch_size=args.batch_size, flip_test=False if args.no_flip else None,
                     nms_thr=args.nms_thr, backend=getattr(args, "backend", None),
                     track=pipeline_track(args))
@@ -179,7 +181,9 @@ def _det_boxes(det: Any, image_id: int, image: np.ndarray, name: str, args: argp
                report: Report) -> tuple:
     """Boxes and scores of one image from the detection file (file order); a box outside the
     image or without area is skipped and reported with its record."""
-    rows = det.rows_of(image_id, args.det_thr)
+    from heatpose.commands.track import detector_threshold
+
+    rows = det.rows_of(image_id, detector_threshold(args))
     h, w = image.shape[:2]
     keep = []
     for j in rows:

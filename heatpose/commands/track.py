@@ -233,7 +233,19 @@ def pipeline_track(args: argparse.Namespace) -> Any:
     if getattr(args, "det_file", None):
         raise HeatposeError("--track needs the detector (or --whole-image): boxes from "
                             "--det-file are not tracked")
-    return tracker_config(args)
+    return tracker_config(args, detector_threshold(args))
+
+
+def detector_threshold(args: argparse.Namespace) -> float:
+    """The detector box score threshold of parsed options: ``--det-thr`` when given, else the
+    tracker's (0.5, the paper's) with ``--track``, else Pipeline's default."""
+    if getattr(args, "det_thr", None) is not None:
+        return float(args.det_thr)
+    if getattr(args, "track", False):
+        return DEFAULTS.det_thr
+    from heatpose.inference.pipeline import DET_SCORE_THR
+
+    return DET_SCORE_THR
 
 
 def draw_options(args: argparse.Namespace) -> Optional[dict]:
