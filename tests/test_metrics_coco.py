@@ -339,3 +339,24 @@ def test_new_zoo_datasets_have_an_evaluation_and_table_columns():
     assert coco_settings("exlpose")["use_area"] is False                  # as its MMPose config
     cols = [c for c, _ in table_columns("coco_wholebody")[0][1]]
     assert cols[:2] == ["Body AP", "Body AR"] and cols[-2:] == ["Whole AP", "Whole AR"]
+
+
+def test_wholebody_hand_is_the_mean_of_both_hands_and_fills_the_zoo_table(data_dir):
+    """MMPose's metafiles publish one 'Hand AP' / 'Hand AR' (the COCO-WholeBody benchmark's
+    mean of the two hands; xtcocotools scores them separately): heatpose reports it from the
+    xtcocotools-checked per-hand numbers, so the zoo-shaped table has no empty column."""
+    from heatpose.evaluation.dataset_metrics import seed_table
+    from heatpose.evaluation.wholebody import evaluate_wholebody
+    from heatpose.recipes import get_recipe
+
+    gt = json.loads((data_dir / "mmpose_tests/coco/test_coco_wholebody.json").read_text())
+    stats = evaluate_wholebody(gt, _wholebody_results(gt, 1), get_schema("coco_wholebody").sigmas,
+                               use_area=False)
+    want = WHOLEBODY_XTCOCOTOOLS[(1, False)]
+    for m in ("AP", "AR"):
+        assert stats[f"Hand {m}"] == pytest.approx(
+            (want[f"Lefthand {m}"] + want[f"Righthand {m}"]) / 2, abs=1e-12)
+    recipe = get_recipe("td-hm_hrnet-w32_8xb64-210e_coco-wholebody-256x192")
+    (row,) = seed_table(recipe, stats, "det_boxes")
+    assert "Hand AP" in row.columns and not np.isnan(row.values).any()
+    assert row.zoo[row.columns.index("Hand AP")] == 0.467        # the metafile's number

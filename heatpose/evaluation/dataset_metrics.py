@@ -285,7 +285,8 @@ def table_columns(dataset: str) -> List[Tuple[str, List[Tuple[str, str]], Option
     if fam == "halpe":
         return [("", [("Whole AP", "AP"), ("Whole AR", "AR")], None)]
     if fam == "coco_wholebody":     # hands: xtcocotools scores left and right separately
-        return [("", [(f"{p} {m}", f"{p} {m}") for p in _WHOLEBODY_PARTS for m in ("AP", "AR")]
+        return [("Hand: the mean of the left and right hands, as the COCO-WholeBody benchmark",
+                 [(f"{p} {m}", f"{p} {m}") for p in _WHOLEBODY_PARTS for m in ("AP", "AR")]
                  + [("Whole AP", "AP"), ("Whole AR", "AR")], None)]
     if fam == "posetrack18":
         from heatpose.evaluation.poseval_match import SHORT_GROUPS

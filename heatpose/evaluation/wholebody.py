@@ -9,7 +9,10 @@ files, which carry no box), for every part.
 
 Returns the whole-body stats under the usual names (``AP``, ``AP50``, ... as MMPose reports
 them) plus ``<Part> AP`` / ``<Part> AR`` for each part (``Body``, ``Foot``, ``Face``,
-``Lefthand``, ``Righthand``).
+``Lefthand``, ``Righthand``) and ``Hand AP`` / ``Hand AR``: the mean of the two hands, the one
+hand number of the COCO-WholeBody benchmark and of MMPose's model-zoo metafiles (xtcocotools
+and MMPose's metric print the hands separately; the dataset's authors average them,
+jin-s13/COCO-WholeBody issue #38).
 """
 from __future__ import annotations
 
@@ -67,6 +70,8 @@ def evaluate_wholebody(gt: GtLike, results: Sequence[dict], sigmas: Sequence[flo
         else:
             out[f"{part} AP"], out[f"{part} AR"] = stats["AP"], stats["AR"]
             start += n
+    for m in ("AP", "AR"):
+        out[f"Hand {m}"] = (out[f"Lefthand {m}"] + out[f"Righthand {m}"]) / 2
     return out
 
 
