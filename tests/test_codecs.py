@@ -141,6 +141,49 @@ def test_msra_targets_and_decode(size, sigma):
     np.testing.assert_array_equal(s[0], [1, 0, 0, 0])
 
 
+def _gaussian_targets_per_pixel(codec, kpts, vis):
+    """MMPose's cropped-Gaussian targets written out pixel by pixel (one instance): keypoint
+    k (visible >= 0.5) paints exp(-d^2 / 2 sigma^2) on its truncated window, where d is the
+    distance in patch samples from the patch centre (plus the sub-pixel part for UDP)."""
+    w, h = codec.heatmap_size
+    radius = codec.sigma * 3
+    g, c0 = int(np.ceil(2 * radius + 1)), (2 * radius + 1) // 2
+    out = np.zeros((kpts.shape[1], h, w), np.float32)
+    centre = kpts[0] / codec.scale_factor
+    for k, (cx, cy) in enumerate(centre):
+        mu = (centre[k] + 0.5).astype(np.int64)
+        lt, rb = (mu - radius).astype(np.int64), (mu + radius + 1).astype(np.int64)
+        if vis[0, k] < 0.5 or lt[0] >= w or lt[1] >= h or rb[0] < 0 or rb[1] < 0:
+            continue
+        sub = (float(cx) - mu[0] + c0, float(cy) - mu[1] + c0) if codec.use_udp else (c0, c0)
+        for y in range(max(lt[1], 0), min(rb[1], lt[1] + g, h)):
+            for x in range(max(lt[0], 0), min(rb[0], lt[0] + g, w)):
+                if codec.use_udp:
+                    d2 = (x - lt[0] - sub[0]) ** 2 + (y - lt[1] - sub[1]) ** 2
+                    out[k, y, x] = np.exp(-d2 / (2 * codec.sigma ** 2))
+                else:
+                    ex, ey = (np.float32(o) - np.float32(c0) for o in (x - lt[0], y - lt[1]))
+                    out[k, y, x] = np.exp(-(ey ** 2 + ex ** 2) / np.float32(2 * codec.sigma ** 2))
+    return out
+
+
+@pytest.mark.parametrize("codec", [MSRAHeatmap((20, 28), (5, 7), 2.0),
+                                   MSRAHeatmap((48, 64), (12, 16), 0.7),
+                                   UDPHeatmap((20, 28), (5, 7), sigma=1.5),
+                                   UDPHeatmap((48, 64), (12, 16), sigma=0.7)], ids=repr)
+def test_gaussian_patches_equal_per_pixel_rule_at_edges(codec):
+    """Patches pasted per keypoint equal the per-pixel rule bit for bit: windows cut by each
+    heatmap side, non-integer 3 sigma, keypoints just outside, invisible and negative."""
+    w, h = codec.input_size
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        kpts = (rng.uniform(-0.4, 1.4, (1, 12, 2)) * [w, h]).astype(np.float32)
+        kpts[0, :4] = [[0, 0], [w - 1, h - 1], [-2.0, h / 2], [w / 2, h + 1.0]]
+        vis = rng.choice([0.0, 0.3, 0.5, 1.0], (1, 12)).astype(np.float32)
+        heatmaps, _ = codec.encode(kpts, vis)
+        np.testing.assert_array_equal(heatmaps, _gaussian_targets_per_pixel(codec, kpts, vis))
+
+
 def test_msra_quarter_step_follows_larger_neighbour():
     codec = MSRAHeatmap((192, 256), (48, 64), 2)
     hm = np.zeros((3, 64, 48), np.float32)

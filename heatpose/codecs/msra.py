@@ -6,6 +6,7 @@ Numerically the same as MMPose 1.3.2's ``MSRAHeatmap``: targets are unnormalised
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -88,16 +89,44 @@ def gaussian_window(centre: np.ndarray, radius: float, size: Tuple[int, int]):
     return mu, lt, rb, outside
 
 
-def window_offsets(lt: np.ndarray, rb: np.ndarray, length: int, g: int) -> Tuple[np.ndarray,
-                                                                                 np.ndarray]:
-    """Per axis: offsets (M, length) of each heatmap pixel in its Gaussian patch, and a mask
-    (M, length) of the pixels inside the patch window [max(0, lt), min(length, rb)) and the
-    patch of g samples. lt, rb: (M,) int64."""
-    px = np.arange(length)
-    off = px[None, :] - lt[:, None]
-    inside = (px[None, :] >= np.maximum(lt, 0)[:, None]) & (px[None, :] < rb[:, None]) \
-        & (off < g)
-    return off, inside
+def paste_patches(maps: np.ndarray, patches: np.ndarray, lt: np.ndarray, rb: np.ndarray,
+                  draw: np.ndarray) -> np.ndarray:
+    """Write each keypoint's Gaussian patch into its heatmap, cropped to the heatmap.
+
+    Args:
+        maps: (K, H, W) zeros, written in place.
+        patches: (g, g) one patch for all keypoints, or (K, g, g) one per keypoint.
+        lt, rb: (K, 2) int64 window corners (``gaussian_window``); pixel ``(x, y)`` takes
+            ``patch[y - lt_y, x - lt_x]`` for ``max(0, lt) <= (x, y) < min(rb, lt + g, (W, H))``.
+        draw: (K,) bool, the keypoints that get a patch.
+
+    Returns:
+        ``maps``.
+    """
+    _, h, w = maps.shape
+    gh, gw = patches.shape[-2:]
+    one = patches.ndim == 2
+    for k, (x0, y0), (x1, y1) in zip(np.flatnonzero(draw).tolist(), lt[draw].tolist(),
+                                     rb[draw].tolist()):
+        xa, ya = max(x0, 0), max(y0, 0)
+        xb, yb = min(x1, x0 + gw, w), min(y1, y0 + gh, h)
+        if xa < xb and ya < yb:
+            patch = patches if one else patches[k]
+            maps[k, ya:yb, xa:xb] = patch[ya - y0:yb - y0, xa - x0:xb - x0]
+    return maps
+
+
+@lru_cache(maxsize=8)
+def gaussian_patch(sigma: float) -> np.ndarray:
+    """MMPose's (g, g) float32 Gaussian patch of the plain MSRA target: peak 1 at sample
+    ``c0 = (6 sigma + 1) // 2``, ``g = ceil(6 sigma + 1)`` samples (read-only, cached)."""
+    radius = sigma * 3
+    g = int(np.ceil(2 * radius + 1))
+    c0 = np.float32((2 * radius + 1) // 2)
+    e = (np.arange(g, dtype=np.float32) - c0) ** 2
+    patch = np.exp(-(e[:, None] + e[None, :]) / np.float32(2 * sigma ** 2))
+    patch.flags.writeable = False
+    return patch
 
 
 class MSRAHeatmap:
@@ -162,23 +191,14 @@ class MSRAHeatmap:
         return self._encode_plain(centre, vis)
 
     def _encode_plain(self, centre: np.ndarray, vis: np.ndarray):
-        n, k, _ = centre.shape
+        _, k, _ = centre.shape
         w, h = self.heatmap_size
-        radius = self.sigma * 3
-        g = int(np.ceil(2 * radius + 1))                 # samples in the Gaussian patch
-        c0 = (2 * radius + 1) // 2                       # its centre sample
-        _, lt, rb, outside = gaussian_window(centre, radius, (w, h))
+        _, lt, rb, outside = gaussian_window(centre, self.sigma * 3, (w, h))
         weights = vis.copy()
         weights[(vis >= 0.5) & outside] = 0
-        draw = ((vis >= 0.5) & ~outside).reshape(-1)
-        ox, mx = window_offsets(lt[..., 0].reshape(-1), rb[..., 0].reshape(-1), w, g)
-        oy, my = window_offsets(lt[..., 1].reshape(-1), rb[..., 1].reshape(-1), h, g)
-        ex = (ox.astype(np.float32) - np.float32(c0)) ** 2
-        ey = (oy.astype(np.float32) - np.float32(c0)) ** 2
-        gauss = np.exp(-(ey[:, :, None] + ex[:, None, :]) / np.float32(2 * self.sigma ** 2))
-        mask = my[:, :, None] & mx[:, None, :] & draw[:, None, None]
-        maps = np.where(mask, gauss, np.float32(0)).reshape(n, k, h, w)
-        return maps.max(axis=0).astype(np.float32), weights
+        draw = ((vis >= 0.5) & ~outside)[0]
+        maps = np.zeros((k, h, w), dtype=np.float32)
+        return paste_patches(maps, gaussian_patch(self.sigma), lt[0], rb[0], draw), weights
 
     def _encode_unbiased(self, centre: np.ndarray, vis: np.ndarray):
         n, k, _ = centre.shape

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from heatpose.codecs.msra import (_size, check_heatmaps, check_keypoints, gaussian_window,
-                                  window_offsets)
+                                  paste_patches)
 from heatpose.codecs.refine import gaussian_blur_channels, heatmap_argmax, refine_dark_udp
 from heatpose.errors import InputError
 
@@ -99,7 +99,7 @@ class UDPHeatmap:
         return self._encode_combined(centre, vis)
 
     def _encode_gaussian(self, centre: np.ndarray, vis: np.ndarray):
-        n, k, _ = centre.shape
+        _, k, _ = centre.shape
         w, h = self.heatmap_size
         radius = self.sigma * 3
         g = int(np.ceil(2 * radius + 1))
@@ -107,17 +107,15 @@ class UDPHeatmap:
         mu, lt, rb, outside = gaussian_window(centre, radius, (w, h))
         weights = vis.copy()
         weights[(vis >= 0.5) & outside] = 0
-        draw = ((vis >= 0.5) & ~outside).reshape(-1)
+        draw = ((vis >= 0.5) & ~outside)[0]
         # patch centre in patch samples, with the sub-pixel part (float64 as in MMPose)
-        sub = (centre.astype(np.float64) - mu).reshape(-1, 2) + c0
-        ox, mx = window_offsets(lt[..., 0].reshape(-1), rb[..., 0].reshape(-1), w, g)
-        oy, my = window_offsets(lt[..., 1].reshape(-1), rb[..., 1].reshape(-1), h, g)
-        ex = (ox.astype(np.float32).astype(np.float64) - sub[:, 0:1]) ** 2
-        ey = (oy.astype(np.float32).astype(np.float64) - sub[:, 1:2]) ** 2
-        gauss = np.exp(-(ey[:, :, None] + ex[:, None, :]) / (2 * self.sigma ** 2))
-        mask = my[:, :, None] & mx[:, None, :] & draw[:, None, None]
-        maps = np.where(mask, gauss, 0.0).reshape(n, k, h, w)
-        return maps.max(axis=0).astype(np.float32), weights
+        sub = (centre[0].astype(np.float64) - mu[0]) + c0                # (K, 2)
+        off = np.arange(g, dtype=np.float32).astype(np.float64)
+        ex = (off - sub[:, 0:1]) ** 2                                    # (K, g)
+        ey = (off - sub[:, 1:2]) ** 2
+        patches = np.exp(-(ey[:, :, None] + ex[:, None, :]) / (2 * self.sigma ** 2))
+        maps = np.zeros((k, h, w), dtype=np.float32)
+        return paste_patches(maps, patches, lt[0], rb[0], draw), weights
 
     def _encode_combined(self, centre: np.ndarray, vis: np.ndarray):
         n, k, _ = centre.shape
