@@ -1,7 +1,7 @@
 """A folder of real photos with the person detector: heatpose infer vs MMPose's topdown demo.
 
 heatpose: what ``heatpose infer FOLDER --detector yolox-nano --detector-model ONNX --no-draw``
-runs (``commands.infer.run_images`` on the pipeline ``make_pipeline`` builds, results written to
+runs (``commands.infer.run_images`` on the pipeline ``infer_pipeline`` builds, results written to
 a temporary folder). MMPose 1.3.2 + mmdet 3.2.0 (benchmarks/peer_folder_worker.py under the
 peer's interpreter): ``demo/topdown_demo_with_mmdet.py``'s ``process_one_image`` per file
 (``inference_detector`` -> label 0 and score > thr -> ``nms`` -> ``inference_topdown``), no
@@ -179,7 +179,7 @@ def main() -> None:
                     help="folder holding weights_rule.py (default ../shared/reference)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from heatpose.commands.infer import make_pipeline, run_images
+    from heatpose.commands.infer import infer_pipeline, run_images
     from heatpose.inference.media import expand_images
     from heatpose.inference.pipeline import DET_SCORE_THR
 
@@ -201,7 +201,7 @@ def main() -> None:
                 out = tmp / "out"
                 iargs = infer_args(args.folder, out, ckpt, name, args.detector_model,
                                    args.threads)
-                pipe = make_pipeline(iargs, "cpu")
+                pipe = infer_pipeline(iargs, "cpu", video=False)
                 loaded = peer(op="load", pose=name, checkpoint=str(ckpt), threads=args.threads,
                               det_weights=str(tmp / "yolox.npz"), score_thr=DET_SCORE_THR,
                               nms_thr=det_nms)

@@ -155,6 +155,15 @@ def test_letterbox_round_trip():
     # boxes leaving the image are clipped to it
     np.testing.assert_allclose(unletterbox_boxes([[-10, -10, 500, 100]], 0.5, (832, 100)),
                                [[0, 0, 100, 200]])
+    # a sliver (1 x 1000 px) keeps one pixel column instead of an empty resize
+    canvas, ratio = letterbox(np.zeros((1000, 1, 3), np.uint8), (416, 416))
+    assert ratio == pytest.approx(0.416) and np.all(canvas[:, :1] == 0)
+    assert np.all(canvas[:, 1:] == 114)
+
+
+def test_sliver_image_is_detected_not_crashed(detector):
+    boxes, scores = detector(np.zeros((1000, 1, 3), np.uint8))
+    assert boxes.shape == (len(scores), 4)
 
 
 def _reference_nms(boxes, scores, thr):

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -134,7 +134,8 @@ def check_model_args(args: argparse.Namespace) -> Optional[str]:
     return onnx
 
 
-def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
+def make_pipeline(args: argparse.Namespace, device: Any = None,
+                  detector_threads: Optional[int] = None) -> Any:
     from heatpose.commands.track import detector_threshold, pipeline_track
     from heatpose.inference.pipeline import Pipeline
 
@@ -145,7 +146,34 @@ def make_pipeline(args: argparse.Namespace, device: Any = None) -> Any:
                     detector_model=args.detector_model, det_score_thr=detector_threshold(args),
                     batch_size=args.batch_size, flip_test=False if args.no_flip else None,
                     nms_thr=args.nms_thr, backend=getattr(args, "backend", None),
-                    track=pipeline_track(args))
+                    track=pipeline_track(args), detector_threads=detector_threads)
+
+
+def detects_ahead(args: argparse.Namespace, video: bool) -> bool:
+    """Whether run_images finds the person boxes in its reader thread (image sets with the
+    detector, untracked), overlapping the detector with the pose network."""
+    return not (video or args.whole_image or args.det_file or getattr(args, "track", False))
+
+
+def infer_pipeline(args: argparse.Namespace, device: Any, video: bool) -> Any:
+    """The pipeline ``heatpose infer`` runs: a detector beside the pose network gets one
+    thread (measured faster on 2 cores: benchmarks/bench_folder.py)."""
+    return make_pipeline(args, device, detector_threads=1 if detects_ahead(args, video)
+                         else None)
+
+
+def detect_ahead(pipe: Any, items: Iterator[tuple]) -> Iterator[tuple]:
+    """read_images' ``(index, path, image, why)`` with each readable image's person boxes
+    ``(boxes, scores)`` appended (None for unreadable files); a detector error turns the image
+    into a skipped one (``why``). Runs in the reader thread, beside the pose network."""
+    for i, path, image, why in items:
+        found = None
+        if image is not None:
+            try:
+                found = pipe.boxes(image, i)
+            except HeatposeError as err:
+                image, why = None, f"{path}: {err}"
+        yield i, path, image, why, found
 
 
 def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:
@@ -231,12 +259,18 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     frames: List[dict] = []
     progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
     tracking = getattr(pipe, "tracking", None)      # --track: the images are frames, in order
+    ahead = detects_ahead(args, video=False)
+    detected: Dict[int, tuple] = {}       # image index -> the boxes found in the reader thread
 
     def predict(batch: List[tuple]) -> List[Any]:
         images = [image for _, image in batch]
         if det is None and tracking is not None:      # image numbers: gaps = unseen
             return tracking.indexed(batch, args.heatmaps)
-        if det is None:                   # the person detector (or the whole image)
+        if ahead:
+            found = [detected[i] for i, _ in batch]
+            return pipe(images, bboxes=[b for b, _ in found], box_scores=[s for _, s in found],
+                        return_heatmaps=args.heatmaps)
+        if det is None:                   # the whole image
             return pipe(images, return_heatmaps=args.heatmaps)
         boxes = [_det_boxes(det, inputs.ids[i], image, inputs.names[i], args, report)
                  for i, image in batch]
@@ -244,6 +278,13 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
                     return_heatmaps=args.heatmaps)
 
     def process(batch: List[tuple]) -> None:
+        try:
+            predicted(batch)
+        finally:
+            for i, _ in batch:
+                detected.pop(i, None)
+
+    def predicted(batch: List[tuple]) -> None:
         try:
             found = predict(batch)
         except HeatposeError as err:
@@ -277,12 +318,16 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
 
     batch: List[tuple] = []
     try:
-        # decoding runs ahead in a background thread, overlapping the network
-        for i, path, image, why in in_background(read_images(files), ahead=2 * IMAGES_PER_STEP):
+        # decoding (and detection) run ahead in a background thread, overlapping the network
+        items = detect_ahead(pipe, read_images(files)) if ahead else \
+            (item + (None,) for item in read_images(files))
+        for i, path, image, why, found in in_background(items, ahead=2 * IMAGES_PER_STEP):
             if image is None:
                 report.skip(why or f"{path}: unreadable")
                 progress.update(1)
                 continue
+            if found is not None:
+                detected[i] = found
             batch.append((i, image))
             if len(batch) == IMAGES_PER_STEP:
                 process(batch)
@@ -436,7 +481,7 @@ def run(args: argparse.Namespace) -> int:
         det = read_detection_file(args.det_file)
     command = getattr(args, "command", None) or "infer"     # also run by heatpose demo
     announce_device(args)
-    pipe = make_pipeline(args, device)
+    pipe = infer_pipeline(args, device, video)
     out = make_out_folder(args.out)          # only once the inputs, options and model are good
     report = run_video(pipe, source, out, args) if video else \
         run_images(pipe, files, out, args, det)

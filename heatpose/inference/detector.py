@@ -41,10 +41,10 @@ def letterbox(image: np.ndarray, input_size: Tuple[int, int]) -> Tuple[np.ndarra
     in_h, in_w = int(input_size[0]), int(input_size[1])
     h, w = image.shape[:2]
     ratio = min(in_h / h, in_w / w)
-    new_w, new_h = int(w * ratio), int(h * ratio)
-    canvas = np.full((in_h, in_w, 3), PAD_VALUE, dtype=np.uint8)
+    new_w, new_h = max(int(w * ratio), 1), max(int(h * ratio), 1)   # 1 px for a sliver
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    canvas[:new_h, :new_w] = resized
+    canvas = cv2.copyMakeBorder(resized, 0, in_h - new_h, 0, in_w - new_w, cv2.BORDER_CONSTANT,
+                                value=(PAD_VALUE,) * 3)
     return canvas, ratio
 
 
@@ -135,11 +135,14 @@ class YOLOXDetector:
         device: 'cpu' or 'cuda' (CUDA needs onnxruntime-gpu).
         classes: COCO class indices to keep (0 = person); None keeps all 80.
         decoded: whether the export decodes boxes inside the graph; None detects it.
+        threads: ONNX Runtime intra-op threads (None: its default, one per core; 1 when the
+            detector runs beside the pose network, as ``heatpose infer`` does).
     """
 
     def __init__(self, model_path: Union[str, Path], input_size: Tuple[int, int] = (416, 416),
                  score_thr: float = DET_SCORE_THR, nms_thr: float = 0.45, device: str = "cpu",
-                 classes: Optional[Sequence[int]] = (0,), decoded: Optional[bool] = None) -> None:
+                 classes: Optional[Sequence[int]] = (0,), decoded: Optional[bool] = None,
+                 threads: Optional[int] = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -156,6 +159,9 @@ class YOLOXDetector:
             providers.insert(0, "CUDAExecutionProvider")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(self.model_path), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
@@ -201,14 +207,15 @@ class YOLOXDetector:
         for i, image in enumerate(images):
             image = _as_bgr(image, f"image {i}")
             canvas, ratio = letterbox(image, self.input_size)
-            canvases.append(canvas.transpose(2, 0, 1).astype(np.float32))
+            canvases.append(canvas.transpose(2, 0, 1)[None].astype(np.float32, order="C"))
             ratios.append(ratio)
             shapes.append(image.shape)
         if not canvases:
             return []
         step = self.fixed_batch or len(canvases)
         raw = np.concatenate([
-            self.session.run(None, {self.input_name: np.stack(canvases[i:i + step])})[0]
+            self.session.run(None, {self.input_name: canvases[i] if step == 1 else
+                                    np.concatenate(canvases[i:i + step])})[0]
             for i in range(0, len(canvases), step)])
         preds = self._decode(raw)
         return [self._postprocess(p, r, s) for p, r, s in zip(preds, ratios, shapes)]

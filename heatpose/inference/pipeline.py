@@ -171,7 +171,7 @@ class People:
 
 
 def _make_detector(detector: Any, detector_model: Optional[str], device: str,
-                   score_thr: float) -> Optional[BoxSource]:
+                   score_thr: float, threads: Optional[int] = None) -> Optional[BoxSource]:
     if detector is None or detector in ("whole-image", "whole_image"):
         return None
     if callable(detector):
@@ -179,9 +179,11 @@ def _make_detector(detector: Any, detector_model: Optional[str], device: str,
     from heatpose.inference.detector import YOLOXDetector
 
     if detector_model is not None:
-        det = YOLOXDetector(detector_model, device=device, score_thr=score_thr)
+        det = YOLOXDetector(detector_model, device=device, score_thr=score_thr,
+                            threads=threads)
     elif detector == DEFAULT_DETECTOR:
-        det = YOLOXDetector.from_pretrained(detector, device=device, score_thr=score_thr)
+        det = YOLOXDetector.from_pretrained(detector, device=device, score_thr=score_thr,
+                                            threads=threads)
     else:
         raise HeatposeError(f"unknown detector {detector!r}: use 'yolox-nano', 'whole-image', "
                             "a callable image -> (boxes, scores), or detector_model=FILE.onnx")
@@ -224,6 +226,8 @@ class Pipeline:
         track: True or a :class:`heatpose.tracking.TrackerConfig`: calls without ``bboxes``
             take consecutive video frames and give People with ``track_ids`` (tracks carry
             over between calls; ``pipe.tracking.reset()`` starts a new video).
+        detector_threads: ONNX Runtime threads of the YOLOX detector (None: one per core);
+            ``heatpose infer`` runs it with 1 in its reader thread, beside the pose network.
     """
 
     def __init__(self, model: Union[str, "TopdownEstimator", None] = None,
@@ -231,7 +235,8 @@ class Pipeline:
                  device: Any = DEFAULT_DEVICE, detector_model: Optional[Union[str, Path]] = None,
                  det_score_thr: float = DET_SCORE_THR, batch_size: Optional[int] = None,
                  flip_test: Optional[bool] = None, nms_thr: Optional[float] = None,
-                 backend: Optional[str] = None, track: Any = False) -> None:
+                 backend: Optional[str] = None, track: Any = False,
+                 detector_threads: Optional[int] = None) -> None:
         from heatpose.device import resolve_device
 
         if batch_size is not None and int(batch_size) < 1:
@@ -254,7 +259,7 @@ class Pipeline:
         self.model = as_backend(self.model, backend or DEFAULT_BACKEND)
         self.detect = _make_detector(detector, None if detector_model is None
                                      else str(detector_model), self.device.type,
-                                     det_score_thr)
+                                     det_score_thr, detector_threads)
         self.batch_size = batch_size
         self.flip_test = flip_test
         self.nms_thr = nms_thr
