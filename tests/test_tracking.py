@@ -120,7 +120,7 @@ class FakePipe:
 
     def __init__(self, frames, poses, misses=()):
         self.frames, self.poses, self.misses = frames, poses, set(misses)
-        self.model = SimpleNamespace(schema=SCHEMA)
+        self.model = SimpleNamespace(schema=SCHEMA, output_schema=SCHEMA)
 
     def _t(self, image):
         return next(t for t, f in enumerate(self.frames) if f is image)

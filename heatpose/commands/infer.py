@@ -352,7 +352,7 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
 
 
 def _keypoint_names(pipe: Any) -> List[str]:
-    return list(getattr(pipe.model.schema, "keypoint_names", []) or [])
+    return list(getattr(pipe.model.output_schema, "keypoint_names", []) or [])
 
 
 def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Report:

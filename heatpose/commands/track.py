@@ -182,7 +182,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     from heatpose.progress import ProgressBar
     from heatpose.tracking.output import posetrack_video
 
-    schema = session.pipe.model.schema
+    schema = session.pipe.model.output_schema
     writer = None if args.no_draw else VideoWriter(out / f"{name}_track.mp4", fps)
     tracked: Dict[int, Any] = {}
     progress = ProgressBar(total or None, f"{name} frames", enabled=not args.quiet)

@@ -123,10 +123,14 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
                         deconv_kernel_sizes=tuple(cfg.deconv_kernel_sizes),
                         visibility_head=cfg.visibility_head,
                         backbone_kwargs=dict(cfg.backbone_kwargs))
+    idx = cfg.output_keypoint_indices
+    if idx is not None and not all(0 <= int(i) < schema.num_keypoints for i in idx):
+        raise ConfigError(f"model.output_keypoint_indices {list(idx)}: each must be a keypoint "
+                          f"of model.schema (0..{schema.num_keypoints - 1})")
     try:
         model = build_estimator(arch, codec, schema.flip_indices, name=name or cfg.name,
                                 schema=schema, flip_test=cfg.flip_test,
-                                flip_shift=cfg.flip_shift)
+                                flip_shift=cfg.flip_shift, output_keypoint_indices=idx)
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"model: cannot build {cfg.backbone} with backbone_kwargs "
                           f"{cfg.backbone_kwargs}: {exc}") from None
@@ -134,11 +138,6 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
         model.head.vis_loss_module.loss_weight = cfg.vis_loss_weight
     set_heatmap_loss(model, cfg)
     check_output_size(model, codec)
-    idx = cfg.output_keypoint_indices
-    if idx is not None and not all(0 <= int(i) < schema.num_keypoints for i in idx):
-        raise ConfigError(f"model.output_keypoint_indices {list(idx)}: each must be a keypoint "
-                          f"of model.schema (0..{schema.num_keypoints - 1})")
-    model.output_keypoint_indices = None if idx is None else [int(i) for i in idx]
     load_start_weights(model, cfg, report)
     return model.train()
 

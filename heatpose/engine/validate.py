@@ -94,8 +94,9 @@ def predict_loader(model: Any, loader: DataLoader, device: torch.device,
     ``meta["skipped"]``; they get no prediction)."""
     from heatpose.evaluation.testing import output_keypoints
 
-    schema = schema if schema is not None else model.schema
-    keep: Any = output_keypoints(model, schema) if schema is not None else slice(None)
+    schema = schema if schema is not None else model.output_schema
+    if schema is not None:
+        output_keypoints(model, schema)       # predict_crops reports the output keypoints
     out: List[Dict[str, Any]] = []
     was_training = model.training
     model.eval()
@@ -112,7 +113,7 @@ def predict_loader(model: Any, loader: DataLoader, device: torch.device,
             res = model.predict_crops(crops, centers, scales, bboxes)
         for i in range(len(crops)):
             out.append({"ann_id": meta["ann_id"][i], "img_id": meta["img_id"][i],
-                        "keypoints": res.keypoints[i][keep], "scores": res.scores[i][keep],
+                        "keypoints": res.keypoints[i], "scores": res.scores[i],
                         "scale": scales[i]})
     model.train(was_training)
     return out

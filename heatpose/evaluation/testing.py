@@ -161,8 +161,9 @@ def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers:
         records: instance records whose ``img_path`` are absolute or relative to the cwd.
         batch_size: crops per forward pass (x2 with the flip test).
         workers: DataLoader worker processes reading and cropping images.
-        schema: the records' keypoint schema (default: the model's; another one when the
-            model's ``output_keypoint_indices`` select the records' keypoints).
+        schema: the records' keypoint schema (default: the model's ``output_schema``, the
+            keypoints its predictions report: MMPose's ``output_keypoint_indices`` select
+            COCO's 17 of the COCO+AIC 'combine' models' 19).
         progress: called with (done, total) after each batch.
 
     Returns:
@@ -174,17 +175,17 @@ def run_model(model: Any, records: Sequence[Any], batch_size: int = 32, workers:
                            skip_bad=False).predictions
 
 
-def output_keypoints(model: Any, schema: Any) -> List[int]:
-    """The model's keypoints that are scored against data of ``schema``: MMPose's test_cfg
-    ``output_keypoint_indices`` (``model.output_keypoint_indices``; COCO's 17 of the 19-keypoint
-    COCO+AIC model), else all. InputError when their count is not the schema's."""
+def output_keypoints(model: Any, schema: Any) -> int:
+    """How many keypoints the model's predictions report (``predict_crops`` applies MMPose's
+    test_cfg ``output_keypoint_indices``: COCO's 17 of the 19-keypoint COCO+AIC model; else
+    all), checked against data of ``schema``: InputError when the counts differ."""
     keep = getattr(model, "output_keypoint_indices", None)
-    keep = list(range(len(model.flip_indices))) if keep is None else list(keep)
-    if len(keep) != schema.num_keypoints:
-        raise InputError(f"the model gives {len(keep)} keypoints (of {len(model.flip_indices)}) "
+    k = len(model.flip_indices) if keep is None else len(keep)
+    if k != schema.num_keypoints:
+        raise InputError(f"the model gives {k} keypoints (of {len(model.flip_indices)}) "
                          f"but the test data's schema '{schema.name}' has "
                          f"{schema.num_keypoints}")
-    return keep
+    return k
 
 
 @torch.no_grad()
@@ -204,10 +205,10 @@ def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
     from heatpose.data.dataset import TopdownDataset, collate_topdown
     from heatpose.engine.samples import SafeSamples, SkipCounter, collate_skipping
 
-    schema = schema if schema is not None else model.schema
+    schema = schema if schema is not None else getattr(model, "output_schema", model.schema)
     if schema is None:
         raise InputError("run_model: the model carries no keypoint schema; pass schema=")
-    keep = output_keypoints(model, schema)
+    k = output_keypoints(model, schema)
     dataset = SafeSamples(TopdownDataset(records, "", schema, model.codec, train=False))
     loader = DataLoader(dataset, batch_size=max(1, int(batch_size)), shuffle=False,
                         num_workers=int(workers), collate_fn=collate_skipping(collate_topdown))
@@ -236,11 +237,9 @@ def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
             progress(done, len(dataset))
     kept = [r for i, r in enumerate(records) if i not in counter.skipped]
     if not kpts:
-        k = len(keep)
         preds = InstancePredictions(np.zeros((0, k, 2), np.float32),
                                     np.zeros((0, k), np.float32), np.zeros((0, 2), np.float32))
     else:
-        preds = InstancePredictions(np.concatenate(kpts)[:, keep], np.concatenate(scores)[:, keep],
-                                    np.concatenate(scales),
-                                    np.concatenate(vis)[:, keep] if vis else None)
+        preds = InstancePredictions(np.concatenate(kpts), np.concatenate(scores),
+                                    np.concatenate(scales), np.concatenate(vis) if vis else None)
     return PredictedRecords(kept, preds, dict(counter.skipped))

@@ -17,7 +17,7 @@ import numpy as np
 from heatpose.codecs import codec_from_dict
 from heatpose.codecs.flip import merge_flip, merge_flip_visibility
 from heatpose.errors import InputError
-from heatpose.models.estimator import BatchOutput, TopdownPredictor
+from heatpose.models.estimator import BatchOutput, TopdownPredictor, check_output_indices
 
 PathLike = Union[str, Path]
 
@@ -69,6 +69,11 @@ class OnnxEstimator(TopdownPredictor):
             from heatpose.schema import KeypointSchema
 
             self.schema = KeypointSchema.from_dict(meta["schema"], source=str(self.path))
+        try:                                       # the keypoints predictions report
+            self.output_keypoint_indices = check_output_indices(
+                meta.get("output_keypoint_indices"), len(self.flip_indices))
+        except ValueError as exc:
+            raise InputError(f"{self.path}: heatpose metadata: {exc}") from None
         norm = meta["normalization"]
         self._mean = np.asarray(norm["mean"], np.float32)
         self._std = np.asarray(norm["std"], np.float32)

@@ -323,7 +323,7 @@ class Pipeline:
             np.concatenate(boxes), flip_test=self.flip_test, batch_size=self.batch_size,
             return_heatmaps=return_heatmaps)
         people, start = [], 0
-        schema = getattr(self.model, "schema", None)
+        schema = getattr(self.model, "output_schema", None)    # the keypoints predict reports
         for given, image, b, s, n in zip(batch, read, boxes, all_scores, counts):
             sl = slice(start, start + n)
             start += n

@@ -59,9 +59,11 @@ class Architecture:
 
 def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
                     name: Optional[str] = None, schema: Any = None, preset: Any = None,
-                    flip_test: bool = True, flip_shift: Optional[bool] = None
+                    flip_test: bool = True, flip_shift: Optional[bool] = None,
+                    output_keypoint_indices: Optional[Sequence[int]] = None
                     ) -> TopdownEstimator:
-    """Assemble backbone + head + codec. ``codec`` is a codec object or its dict form."""
+    """Assemble backbone + head + codec. ``codec`` is a codec object or its dict form;
+    ``output_keypoint_indices``: the keypoints ``predict`` reports (see TopdownEstimator)."""
     if isinstance(codec, dict):
         codec = codec_from_dict(codec)
     if len(flip_indices) != arch.num_keypoints:
@@ -76,7 +78,8 @@ def build_estimator(arch: Architecture, codec: Any, flip_indices: Sequence[int],
     if arch.visibility_head:
         head = VisPredictHead(head, backbone.out_channels, arch.num_keypoints)
     model = TopdownEstimator(backbone, head, codec, flip_indices, name=name, schema=schema,
-                             preset=preset, flip_test=flip_test, flip_shift=flip_shift)
+                             preset=preset, flip_test=flip_test, flip_shift=flip_shift,
+                             output_keypoint_indices=output_keypoint_indices)
     model.architecture = arch
     return model
 
@@ -139,13 +142,10 @@ def build_named_model(name: str) -> TopdownEstimator:
             get_recipe(name)                        # raises UnknownModelError with close matches
         return model
     schema = get_schema(recipe.dataset)
-    model = build_estimator(Architecture.from_preset(recipe), recipe.codec, schema.flip_indices,
-                            name=recipe.name, schema=schema, preset=recipe,
-                            flip_shift=recipe.test.shift_heatmap, flip_test=recipe.test.flip_test)
-    # MMPose's test_cfg output_keypoint_indices (COCO's 17 of the 19-keypoint COCO+AIC model)
-    idx = recipe.test.output_keypoint_indices
-    model.output_keypoint_indices = list(idx) if idx is not None else None
-    return model
+    return build_estimator(Architecture.from_preset(recipe), recipe.codec, schema.flip_indices,
+                           name=recipe.name, schema=schema, preset=recipe,
+                           flip_shift=recipe.test.shift_heatmap, flip_test=recipe.test.flip_test,
+                           output_keypoint_indices=recipe.test.output_keypoint_indices)
 
 
 def _build_from_config_name(name: str) -> Optional[TopdownEstimator]:
@@ -216,14 +216,16 @@ def model_from_checkpoint(state: Dict[str, torch.Tensor], meta: Dict[str, Any], 
         from heatpose.recipes import find_recipe
 
         preset = find_recipe(str(meta["model_name"]))  # None for a custom model: its meta is enough
-    model = build_estimator(Architecture.from_dict(arch), meta["codec"], meta["flip_indices"],
-                            name=meta.get("model_name"), schema=schema, preset=preset,
-                            flip_test=bool(meta.get("flip_test", True)),
-                            flip_shift=meta.get("flip_shift"))
     keep = meta.get("output_keypoint_indices")
     if keep is None and preset is not None:
         keep = preset.test.output_keypoint_indices
-    model.output_keypoint_indices = [int(i) for i in keep] if keep is not None else None
+    try:
+        model = build_estimator(Architecture.from_dict(arch), meta["codec"],
+                                meta["flip_indices"], name=meta.get("model_name"), schema=schema,
+                                preset=preset, flip_test=bool(meta.get("flip_test", True)),
+                                flip_shift=meta.get("flip_shift"), output_keypoint_indices=keep)
+    except ValueError as exc:                      # e.g. output_keypoint_indices out of range
+        raise CheckpointError(f"{path}: metadata does not describe a model: {exc}") from None
     load_state_dict_checked(model, state, source=str(path))
     return model.to(device).eval()
 

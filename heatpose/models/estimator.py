@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -89,16 +89,83 @@ class BatchOutput:
     scores: Optional[np.ndarray] = None
 
 
+def check_output_indices(indices: Optional[Sequence[int]], num_keypoints: int,
+                         source: str = "output_keypoint_indices") -> Optional[List[int]]:
+    """``indices`` as a list of ints, each one of ``num_keypoints`` network keypoints (None
+    stays None: every keypoint is an output); ValueError naming ``source`` otherwise."""
+    if indices is None:
+        return None
+    try:
+        out = [int(i) for i in indices]
+    except (TypeError, ValueError):
+        raise ValueError(f"{source} {indices!r}: expected a list of keypoint indices") from None
+    if not out or not all(0 <= i < num_keypoints for i in out):
+        raise ValueError(f"{source} {out}: each must be one of the {num_keypoints} network "
+                         f"keypoints (0..{num_keypoints - 1})")
+    return out
+
+
+def select_schema(schema: Any, indices: Optional[Sequence[int]]) -> Any:
+    """The keypoint schema of the ``indices`` keypoints of ``schema`` (their names, colours,
+    sigmas and weights; flip partners and skeleton links renumbered, links to a dropped
+    keypoint removed, a keypoint whose partner is dropped flips onto itself); ``schema``
+    itself when ``indices`` is None. COCO+AIC 'combine' models: COCO's 17 keypoints."""
+    if schema is None or indices is None:
+        return schema
+    from heatpose.schema import KeypointSchema
+
+    keep = [int(i) for i in indices]
+    new = {old: pos for pos, old in enumerate(keep)}
+    links = [(j, (new[a], new[b])) for j, (a, b) in enumerate(schema.skeleton)
+             if a in new and b in new]
+    pick = lambda values: tuple(values[i] for i in keep) if values else ()  # noqa: E731
+    return KeypointSchema(
+        name=f"{schema.name}-{len(keep)}", keypoint_names=pick(schema.keypoint_names),
+        flip_indices=[new.get(schema.flip_indices[old], pos) for pos, old in enumerate(keep)],
+        skeleton=[link for _, link in links], keypoint_colors=pick(schema.keypoint_colors),
+        skeleton_colors=[schema.skeleton_colors[j] for j, _ in links]
+        if schema.skeleton_colors else (),
+        sigmas=pick(schema.sigmas), joint_weights=pick(schema.joint_weights),
+        upper_body_ids=[new[i] for i in schema.upper_body_ids if i in new],
+        lower_body_ids=[new[i] for i in schema.lower_body_ids if i in new])
+
+
 class TopdownPredictor:
     """The inference path every backend shares (PyTorch, ONNX Runtime):
 
         image + boxes -> crop_inputs -> infer_batch (network, flip test) -> decode -> image px
+            -> the output keypoints (``output_keypoint_indices``)
 
     A backend provides ``codec``, ``flip_test``, ``input_size``, ``num_keypoints``,
-    ``has_visibility``, ``default_batch_size`` and ``infer_batch``."""
+    ``has_visibility``, ``default_batch_size``, ``infer_batch``, ``schema`` (the network
+    keypoints' schema or None) and ``output_keypoint_indices``: MMPose's test_cfg
+    ``output_keypoint_indices``, the network keypoints that predictions report (as MMPose's
+    ``inference_topdown``: keypoints, scores, visibility and heatmaps with one channel per
+    keypoint), None = all."""
 
     codec: Any
     flip_test: bool
+    schema: Any = None
+    output_keypoint_indices: Optional[List[int]] = None
+
+    @property
+    def output_schema(self) -> Any:
+        """The schema of the keypoints predictions report (:func:`select_schema` of
+        ``schema``): what drawing, keypoint names, OKS-NMS and tracking use."""
+        return select_schema(self.schema, self.output_keypoint_indices)
+
+    def select_outputs(self, result: "PoseResult") -> "PoseResult":
+        """``result`` with the output keypoints only (``output_keypoint_indices``; heatmaps
+        when they have one channel per network keypoint, as MMPose selects them)."""
+        keep = self.output_keypoint_indices
+        if keep is None:
+            return result
+        hm = result.heatmaps
+        if hm is not None and hm.shape[1] == self.num_keypoints:
+            hm = hm[:, keep]
+        return PoseResult(result.keypoints[:, keep], result.scores[:, keep], result.bboxes,
+                          result.centers, result.scales,
+                          None if result.visibility is None else result.visibility[:, keep], hm)
 
     def infer_batch(self, crops: np.ndarray, flip_test: bool) -> BatchOutput:
         """uint8 BGR crops (N, H, W, 3) -> network outputs (see :class:`BatchOutput`)."""
@@ -143,13 +210,14 @@ class TopdownPredictor:
                       bboxes: np.ndarray, flip_test: Optional[bool] = None,
                       batch_size: Optional[int] = None, return_heatmaps: bool = False
                       ) -> PoseResult:
-        """Run prepared crops (N, H, W, 3) uint8 BGR through the network and decode to image px.
+        """Run prepared crops (N, H, W, 3) uint8 BGR through the network and decode to image px;
+        the result holds the output keypoints (see :class:`TopdownPredictor`).
 
         ``batch_size`` crops go through one forward pass (twice that with the flip test);
         default ``default_batch_size`` (8 on CPU, 64 on GPU for PyTorch)."""
-        k = self.num_keypoints
         n = len(crops)
         if n == 0:
+            k = len(self.output_keypoint_indices or range(self.num_keypoints))
             empty = np.zeros((0, k), np.float32)
             return PoseResult(np.zeros((0, k, 2), np.float32), empty, bboxes, centers, scales,
                               empty if self.has_visibility else None)
@@ -164,8 +232,8 @@ class TopdownPredictor:
             kpts, scores = self.codec.decode(hm)
         kpts = crop_to_image(kpts, self.input_size, centers, scales).astype(np.float32)
         vis = np.concatenate([o.visibility for o in outs]) if self.has_visibility else None
-        return PoseResult(kpts, scores.astype(np.float32), bboxes, centers, scales, vis,
-                          hm if return_heatmaps else None)
+        return self.select_outputs(PoseResult(kpts, scores.astype(np.float32), bboxes, centers,
+                                              scales, vis, hm if return_heatmaps else None))
 
 
 def _split(out: Any) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -179,13 +247,18 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
     ``forward(x)`` maps a normalised (N, 3, H, W) batch to raw heatmaps (N, K, h, w).
     ``predict(image, bboxes)`` runs the whole MMPose inference path on image boxes.
 
+    ``output_keypoint_indices`` (MMPose's test_cfg; kept in checkpoints and ONNX exports):
+    the network keypoints ``predict`` reports, e.g. COCO's 17 of the 19-keypoint COCO+AIC
+    'combine' models; None = all. ``forward`` and ``num_keypoints`` stay the network's.
+
     The state_dict holds only ``backbone.*`` and ``head.*`` (MMPose 1.x names).
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, codec: Any,
                  flip_indices: Sequence[int], name: Optional[str] = None,
                  schema: Any = None, preset: Any = None, flip_test: bool = True,
-                 flip_shift: Optional[bool] = None) -> None:
+                 flip_shift: Optional[bool] = None,
+                 output_keypoint_indices: Optional[Sequence[int]] = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -198,6 +271,8 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
         # the codec decides the flip shift; a preset may override it where MMPose's config does
         # (the HRNet "udp" DeepFashion configs run MSRA with shift_heatmap=False)
         self.flip_shift = codec.flip_shift if flip_shift is None else bool(flip_shift)
+        self.output_keypoint_indices = check_output_indices(output_keypoint_indices,
+                                                            len(self.flip_indices))
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
@@ -286,7 +361,6 @@ class TopdownEstimator(TopdownPredictor, nn.Module):
             meta["preset"] = self.preset.to_dict()
         if self.schema is not None:
             meta["schema"] = self.schema.to_dict()
-        keep = getattr(self, "output_keypoint_indices", None)
-        if keep is not None:                    # MMPose test_cfg: the keypoints evaluation scores
-            meta["output_keypoint_indices"] = [int(i) for i in keep]
+        if self.output_keypoint_indices is not None:     # MMPose test_cfg: the reported ones
+            meta["output_keypoint_indices"] = list(self.output_keypoint_indices)
         return meta

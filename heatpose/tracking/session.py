@@ -38,7 +38,7 @@ class TrackingSession:
     """
 
     def __init__(self, pipe: Any, config: Optional[TrackerConfig] = None) -> None:
-        schema = getattr(pipe.model, "schema", None)
+        schema = getattr(pipe.model, "output_schema", None)    # the keypoints predict reports
         sigmas = getattr(schema, "sigmas", None)
         if not sigmas:
             raise InputError("tracking needs the model's keypoint schema with OKS sigmas")
