@@ -12,12 +12,11 @@ is written, and the exit status is then 1 with a count.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -114,6 +113,7 @@ class Report:
     people: int = 0
     skipped: List[str] = field(default_factory=list)
     skipped_count: int = 0       # inputs skipped: a message may name several video frames
+    nonfinite: int = 0           # frames read whose model outputs were NaN/Inf (skipped)
     files: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
@@ -187,8 +187,35 @@ def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:
                        show_heatmaps=args.heatmaps)
 
 
-def _finite_records(records: List[dict]) -> bool:
-    return all(math.isfinite(v) for r in records for v in r["keypoints"] + [r["score"]])
+def chunk_people(predict: Callable[[], List[Any]], size: int, tracked: bool
+                 ) -> List[Optional[Any]]:
+    """``predict()``'s People for each of ``size`` frames; None for a frame whose keypoints or
+    scores came out non-finite (NaN/Inf). With tracking the whole chunk is lost (its frames
+    count as unseen, as unreadable ones do)."""
+    from heatpose.inference.pipeline import NonFiniteOutput
+
+    try:
+        return list(predict())
+    except NonFiniteOutput as err:
+        if tracked:
+            return [None] * size
+        return [p if p.finite else None for p in err.people]
+
+
+def skip_frames(report: "Report", path: Any, indices: List[int], what: str) -> None:
+    """One skipped line for the frames ``indices`` of the video ``path`` (index ranges)."""
+    from heatpose.inference.media import describe_frames
+
+    if indices:
+        report.skip(f"{path}: {len(indices)} {what}: {describe_frames(indices)}",
+                    count=len(indices))
+
+
+def skip_nonfinite(report: "Report", path: Any, indices: List[int]) -> None:
+    """One skipped line for the frames whose model outputs were NaN/Inf."""
+    skip_frames(report, path, indices, "frame(s) where the model gave non-finite keypoints "
+                "or scores (NaN/Inf)")
+    report.nonfinite += len(indices)
 
 
 def _frame_entry(people: Any, **keys: Any) -> dict:
@@ -247,6 +274,7 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
                det: Any = None) -> Report:
     from heatpose.inference.media import in_background, read_images
     from heatpose.inference.outputs import ResultsFile, write_image, write_json
+    from heatpose.inference.pipeline import NON_FINITE, NonFiniteOutput
     from heatpose.progress import ProgressBar
 
     inputs = ImageSet.of(files)
@@ -287,26 +315,32 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     def predicted(batch: List[tuple]) -> None:
         try:
             found = predict(batch)
+        except NonFiniteOutput as err:
+            if tracking is not None:
+                return isolate(batch, err)
+            found = err.people            # every image's people: keep() skips the bad ones
         except HeatposeError as err:
-            if len(batch) == 1:
-                report.skip(f"{files[batch[0][0]]}: {err}")
-                return
-            for item in batch:            # isolate the input the batch failed on
-                try:
-                    keep(item, predict([item])[0])
-                except HeatposeError as err:
-                    report.skip(f"{files[item[0]]}: {err}")
-            return
+            return isolate(batch, err)
         for item, people in zip(batch, found):
             keep(item, people)
 
+    def isolate(batch: List[tuple], err: HeatposeError) -> None:
+        if len(batch) == 1:
+            report.skip(f"{files[batch[0][0]]}: {err}")
+            return
+        for item in batch:                # isolate the input the batch failed on
+            try:
+                keep(item, predict([item])[0])
+            except HeatposeError as one:
+                report.skip(f"{files[item[0]]}: {one}")
+
     def keep(item: tuple, people: Any) -> None:
         i = item[0]
+        if not people.finite:
+            report.skip(f"{files[i]}: {NON_FINITE}")
+            return
         records = people.to_records(inputs.ids[i], file_name=inputs.names[i],
                                     frame=None if tracking is None else i)
-        if not _finite_records(records):
-            report.skip(f"{files[i]}: the model gave non-finite keypoints (NaN/Inf)")
-            return
         if not args.no_draw:
             write_image(out / f"{inputs.stems[i]}_pose.jpg", _draw(people, args))
         if args.per_frame_json:
@@ -368,16 +402,19 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     frames: List[dict] = []
     progress = ProgressBar(reader.num_frames or None, "frames", enabled=not args.quiet)
     finished = False
+    nonfinite: List[int] = []
+    tracking = getattr(pipe, "tracking", None)      # frame numbers: gaps = unseen
     try:      # frames are decoded ahead in a background thread, overlapping the network
         for chunk in in_background(reader.chunks(FRAMES_PER_STEP), ahead=2):
-            tracking = getattr(pipe, "tracking", None)      # frame numbers: gaps = unseen
-            found = tracking.indexed(chunk, args.heatmaps) if tracking is not None else \
-                pipe([f for _, f in chunk], return_heatmaps=args.heatmaps)
+            found = chunk_people(lambda: tracking.indexed(chunk, args.heatmaps)
+                                 if tracking is not None else
+                                 pipe([f for _, f in chunk], return_heatmaps=args.heatmaps),
+                                 len(chunk), tracked=tracking is not None)
             for (index, _), people in zip(chunk, found):
-                records = people.to_records(index, file_name=path.name, frame=index)
-                if not _finite_records(records):
-                    report.skip(f"{path}: frame {index}: the model gave non-finite keypoints")
+                if people is None:
+                    nonfinite.append(index)
                     continue
+                records = people.to_records(index, file_name=path.name, frame=index)
                 results.add(records)
                 if args.per_frame_json:
                     frames.append(_frame_entry(people, frame=index, image_id=index,
@@ -393,7 +430,8 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
         results.close()
         finish_video(writer, finished, report)
     report_bad_frames(reader, report)
-    if not report.done:
+    skip_nonfinite(report, path, nonfinite)
+    if not report.done and not report.nonfinite:
         raise InputError(f"{path}: the video has no readable frames")
     report.files.insert(0, str(results.path))
     if args.per_frame_json:
@@ -421,12 +459,8 @@ def finish_video(writer: Any, finished: bool, report: Report) -> None:
 def report_bad_frames(reader: Any, report: Report) -> None:
     """Count a read video's unreadable frames into ``report`` (one line naming the file and
     the frame index ranges)."""
-    from heatpose.inference.media import describe_frames
-
     report.inputs = max(report.inputs, report.done + len(reader.bad_frames))
-    if reader.bad_frames:
-        report.skip(f"{reader.path}: {len(reader.bad_frames)} unreadable frame(s): "
-                    f"{describe_frames(reader.bad_frames)}", count=len(reader.bad_frames))
+    skip_frames(report, reader.path, reader.bad_frames, "unreadable frame(s)")
 
 
 def print_summary(report: Report, seconds: float, command: str = "infer") -> None:

@@ -123,7 +123,7 @@ def track_sequences(pipe: Any, sources: List[Path], out: Path, config: TrackerCo
             write_json(out / "frames.json", {"source": str(args.input),
                                              "keypoint_names": _keypoint_names(pipe),
                                              "tracker": config.to_dict(), "frames": frames})
-    if not report.done:
+    if not report.done and not report.nonfinite:
         raise InputError(f"{args.input}: no readable frames")
     report.files.insert(0, str(results.path))
     if frames is not None:
@@ -175,8 +175,8 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     order (a jump in ``index`` = frames skipped: :meth:`TrackingSession.indexed`); ``keys(index)``
     gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
     file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
-    from heatpose.commands.infer import (FRAMES_PER_STEP, _draw, _finite_records,
-                                         _frame_entry, _keypoint_names, finish_video)
+    from heatpose.commands.infer import (FRAMES_PER_STEP, _draw, _frame_entry, _keypoint_names,
+                                         chunk_people, finish_video, skip_nonfinite)
     from heatpose.inference.media import VideoWriter
     from heatpose.inference.outputs import write_json
     from heatpose.progress import ProgressBar
@@ -187,12 +187,15 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     tracked: Dict[int, Any] = {}
     progress = ProgressBar(total or None, f"{name} frames", enabled=not args.quiet)
 
+    nonfinite: List[int] = []             # frames whose outputs were NaN/Inf: skipped
+
     def process(chunk: List[Tuple[int, np.ndarray]]) -> None:
-        for (index, _), people in zip(chunk, session.indexed(chunk)):
-            records = people.to_records(**keys(index))
-            if not _finite_records(records):
-                report.skip(f"{name}: frame {index}: the model gave non-finite keypoints")
+        found = chunk_people(lambda: session.indexed(chunk), len(chunk), tracked=True)
+        for (index, _), people in zip(chunk, found):
+            if people is None:
+                nonfinite.append(index)
                 continue
+            records = people.to_records(**keys(index))
             results.add(records)
             if frames is not None:
                 frames.append(_frame_entry(people, **keys(index)))
@@ -216,6 +219,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
         finished = True
     finally:
         progress.close()
+        skip_nonfinite(report, name, nonfinite)
         finish_video(writer, finished, report)
         if tracked:                                 # skipped frames: listed without people
             count = max(total, max(tracked) + 1)

@@ -29,6 +29,9 @@ OKS_NMS_THR = 0.9
 DET_SCORE_THR = 0.3          # person detector boxes kept above this score
 DRAW_KPT_THR = 0.3           # keypoints drawn above this score
 
+NON_FINITE = ("the model gave non-finite keypoints or scores (NaN/Inf); its weights are "
+              "probably broken (a diverged training run?)")
+
 ImageLike = Union[np.ndarray, str, Path]
 BoxSource = Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
 
@@ -57,6 +60,13 @@ class People:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    @property
+    def finite(self) -> bool:
+        """Whether every keypoint, keypoint score and visibility is finite (a model with
+        broken weights gives NaN)."""
+        return bool(np.isfinite(self.keypoints).all() and np.isfinite(self.scores).all()
+                    and (self.visibility is None or np.isfinite(self.visibility).all()))
 
     def select(self, index: Any) -> "People":
         """The people at ``index`` (indices or a boolean mask), in that order."""
@@ -89,10 +99,9 @@ class People:
         sigmas = sigmas if sigmas is not None else getattr(self.schema, "sigmas", None)
         if not len(self) or not sigmas or self.scales is None:
             return self
+        if not self.finite:
+            raise HeatposeError(NON_FINITE)
         kpts = np.concatenate([self.keypoints, self.scores[..., None]], axis=2)
-        if not np.isfinite(kpts).all():
-            raise HeatposeError("the model gave non-finite keypoints or scores (NaN/Inf); its "
-                                "weights are probably broken (a diverged training run?)")
         areas = np.prod(np.asarray(self.scales, np.float32), axis=1)
         scores = list(self.instance_scores)            # numpy float32 scalars, as MMPose
         return self.select(oks_nms(kpts.astype(np.float32), np.array(scores), areas, thr,
@@ -168,6 +177,16 @@ class People:
         else:
             write_image(path, self.draw(**draw_options))
         return path
+
+
+class NonFiniteOutput(HeatposeError):
+    """The model gave NaN/Inf keypoints or scores for some images of a call: ``people`` holds
+    every image's People as computed (duplicates not suppressed in the bad ones), ``bad``
+    the indices of the images whose people are not :attr:`People.finite`."""
+
+    def __init__(self, people: List[People], bad: List[int]) -> None:
+        super().__init__(NON_FINITE)
+        self.people, self.bad = people, bad
 
 
 def _make_detector(detector: Any, detector_model: Optional[str], device: str,
@@ -288,7 +307,9 @@ class Pipeline:
 
         ``bboxes``: optional per-image boxes (skips the detector), with optional
         ``box_scores`` (default 1). Boxes of all images go
-        through the network together, ``batch_size`` crops at a time."""
+        through the network together, ``batch_size`` crops at a time. Raises
+        :class:`NonFiniteOutput` (with every image's People) when the model's keypoints or
+        scores for some image are NaN/Inf."""
         from heatpose.data.images import read_image, validate_image
         from heatpose.models.estimator import validate_bboxes
 
@@ -322,7 +343,9 @@ class Pipeline:
             np.concatenate(scales) if scales else np.zeros((0, 2), np.float32),
             np.concatenate(boxes), flip_test=self.flip_test, batch_size=self.batch_size,
             return_heatmaps=return_heatmaps)
-        people, start = [], 0
+        people: List[People] = []
+        bad: List[int] = []
+        start = 0
         schema = getattr(self.model, "output_schema", None)    # the keypoints predict reports
         for given, image, b, s, n in zip(batch, read, boxes, all_scores, counts):
             sl = slice(start, start + n)
@@ -332,7 +355,11 @@ class Pipeline:
                            None if result.heatmaps is None else result.heatmaps[sl],
                            result.centers[sl], result.scales[sl], image=image, schema=schema,
                            source=str(given) if isinstance(given, (str, Path)) else None)
-            if self.nms_thr is not None:
+            if not found.finite:
+                bad.append(len(people))
+            elif self.nms_thr is not None:
                 found = found.suppress_duplicates(self.nms_thr)
             people.append(found)
+        if bad:
+            raise NonFiniteOutput(people, bad)
         return people[0] if single else people
