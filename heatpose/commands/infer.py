@@ -123,6 +123,30 @@ class Report:
         print(f"skipped {message}", file=sys.stderr)
 
 
+@dataclass
+class Outputs:
+    """Where a run's people go: COCO records (``results``, a ResultsFile), per-frame JSON
+    entries (``frames``; None without --per-frame-json) and the counts (``report``)."""
+
+    results: Any
+    frames: Optional[List[dict]]
+    report: Report
+    args: argparse.Namespace
+
+    def keep(self, people: Any, keys: dict, entry: Optional[dict] = None,
+             draw: Optional[Callable[[np.ndarray], Any]] = None) -> None:
+        """One image's (or frame's) people: records with ``keys`` (image_id, file_name,
+        frame), the per-frame entry with ``entry`` (default ``keys``), the drawing handed to
+        ``draw`` (None: not drawn)."""
+        self.results.add(people.to_records(**keys))
+        if self.frames is not None:
+            self.frames.append(_frame_entry(people, **(keys if entry is None else entry)))
+        if draw is not None:
+            draw(_draw(people, self.args))
+        self.report.done += 1
+        self.report.people += len(people)
+
+
 def check_model_args(args: argparse.Namespace) -> Optional[str]:
     """The --onnx file, after checking it goes with the other model options."""
     onnx = getattr(args, "onnx", None)
@@ -272,7 +296,7 @@ class ImageSet:
 
 def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace,
                det: Any = None) -> Report:
-    from heatpose.inference.media import in_background, read_images
+    from heatpose.inference.media import chunked, in_background, read_images
     from heatpose.inference.outputs import ResultsFile, write_image, write_json
     from heatpose.inference.pipeline import NON_FINITE, NonFiniteOutput
     from heatpose.progress import ProgressBar
@@ -285,6 +309,7 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     results.flush()                       # replaces a file an earlier run left
     report.files.append(str(results.path))
     frames: List[dict] = []
+    sink = Outputs(results, frames if args.per_frame_json else None, report, args)
     progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
     tracking = getattr(pipe, "tracking", None)      # --track: the images are frames, in order
     ahead = detects_ahead(args, video=False)
@@ -339,19 +364,12 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
         if not people.finite:
             report.skip(f"{files[i]}: {NON_FINITE}")
             return
-        records = people.to_records(inputs.ids[i], file_name=inputs.names[i],
-                                    frame=None if tracking is None else i)
-        if not args.no_draw:
-            write_image(out / f"{inputs.stems[i]}_pose.jpg", _draw(people, args))
-        if args.per_frame_json:
-            frames.append(_frame_entry(people, image_id=inputs.ids[i],
-                                       file_name=inputs.names[i]))
-        results.add(records)
-        report.done += 1
-        report.people += len(people)
+        entry = {"image_id": inputs.ids[i], "file_name": inputs.names[i]}
+        sink.keep(people, {**entry, **({} if tracking is None else {"frame": i})}, entry,
+                  None if args.no_draw else
+                  lambda drawn: write_image(out / f"{inputs.stems[i]}_pose.jpg", drawn))
 
-    batch: List[tuple] = []
-    try:
+    def readable() -> Iterator[tuple]:
         # decoding (and detection) run ahead in a background thread, overlapping the network
         items = detect_ahead(pipe, read_images(files)) if ahead else \
             (item + (None,) for item in read_images(files))
@@ -362,12 +380,10 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
                 continue
             if found is not None:
                 detected[i] = found
-            batch.append((i, image))
-            if len(batch) == IMAGES_PER_STEP:
-                process(batch)
-                progress.update(len(batch))
-                batch = []
-        if batch:
+            yield i, image
+
+    try:
+        for batch in chunked(readable(), IMAGES_PER_STEP):
             process(batch)
             progress.update(len(batch))
     finally:
@@ -400,6 +416,7 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     results = ResultsFile(out / "predictions.json")
     results.flush()
     frames: List[dict] = []
+    sink = Outputs(results, frames if args.per_frame_json else None, report, args)
     progress = ProgressBar(reader.num_frames or None, "frames", enabled=not args.quiet)
     finished = False
     nonfinite: List[int] = []
@@ -414,15 +431,10 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
                 if people is None:
                     nonfinite.append(index)
                     continue
-                records = people.to_records(index, file_name=path.name, frame=index)
-                results.add(records)
-                if args.per_frame_json:
-                    frames.append(_frame_entry(people, frame=index, image_id=index,
-                                               time=round(index / reader.fps, 4)))
-                if writer is not None:
-                    writer.write(_draw(people, args))
-                report.done += 1
-                report.people += len(people)
+                sink.keep(people, {"image_id": index, "file_name": path.name, "frame": index},
+                          {"frame": index, "image_id": index,
+                           "time": round(index / reader.fps, 4)},
+                          None if writer is None else writer.write)
             progress.update(len(chunk))
         finished = True
     finally:

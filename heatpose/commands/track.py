@@ -175,9 +175,9 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     order (a jump in ``index`` = frames skipped: :meth:`TrackingSession.indexed`); ``keys(index)``
     gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
     file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
-    from heatpose.commands.infer import (FRAMES_PER_STEP, _draw, _frame_entry, _keypoint_names,
+    from heatpose.commands.infer import (FRAMES_PER_STEP, Outputs, _keypoint_names,
                                          chunk_people, finish_video, skip_nonfinite)
-    from heatpose.inference.media import VideoWriter
+    from heatpose.inference.media import VideoWriter, chunked
     from heatpose.inference.outputs import write_json
     from heatpose.progress import ProgressBar
     from heatpose.tracking.output import posetrack_video
@@ -186,7 +186,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     writer = None if args.no_draw else VideoWriter(out / f"{name}_track.mp4", fps)
     tracked: Dict[int, Any] = {}
     progress = ProgressBar(total or None, f"{name} frames", enabled=not args.quiet)
-
+    sink = Outputs(results, frames, report, args)
     nonfinite: List[int] = []             # frames whose outputs were NaN/Inf: skipped
 
     def process(chunk: List[Tuple[int, np.ndarray]]) -> None:
@@ -195,26 +195,13 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
             if people is None:
                 nonfinite.append(index)
                 continue
-            records = people.to_records(**keys(index))
-            results.add(records)
-            if frames is not None:
-                frames.append(_frame_entry(people, **keys(index)))
-            if writer is not None:
-                writer.write(_draw(people, args))
+            sink.keep(people, keys(index), draw=None if writer is None else writer.write)
             tracked[index] = replace(people, image=None, heatmaps=None)
-            report.done += 1
-            report.people += len(people)
         progress.update(len(chunk))
 
     finished = False
     try:
-        chunk: List[Tuple[int, np.ndarray]] = []
-        for item in readable:                       # gaps in the indices: frames skipped
-            chunk.append(item)
-            if len(chunk) == FRAMES_PER_STEP:
-                process(chunk)
-                chunk = []
-        if chunk:
+        for chunk in chunked(readable, FRAMES_PER_STEP):   # index gaps: frames skipped
             process(chunk)
         finished = True
     finally:

@@ -196,14 +196,19 @@ class VideoReader:
     def chunks(self, n: int) -> Iterator[List[Tuple[int, np.ndarray]]]:
         """``(index, frame)`` pairs in lists of up to ``n`` (boxes of several frames share a
         forward pass)."""
-        chunk: List[Tuple[int, np.ndarray]] = []
-        for item in self:
-            chunk.append(item)
-            if len(chunk) == n:
-                yield chunk
-                chunk = []
-        if chunk:
+        return chunked(self, n)
+
+
+def chunked(items: Iterable[T], n: int) -> Iterator[List[T]]:
+    """The items in lists of ``n`` (the last one shorter), as they come."""
+    chunk: List[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == n:
             yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def describe_frames(indices: Sequence[int]) -> str:
