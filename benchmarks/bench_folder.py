@@ -201,7 +201,7 @@ def main() -> None:
                 out = tmp / "out"
                 iargs = infer_args(args.folder, out, ckpt, name, args.detector_model,
                                    args.threads)
-                pipe = infer_pipeline(iargs, "cpu", video=False)
+                pipe = infer_pipeline(iargs, "cpu")
                 loaded = peer(op="load", pose=name, checkpoint=str(ckpt), threads=args.threads,
                               det_weights=str(tmp / "yolox.npz"), score_thr=DET_SCORE_THR,
                               nms_thr=det_nms)

@@ -1,6 +1,7 @@
-"""`heatpose infer FOLDER` with the YOLOX detector: the boxes are found in the reader thread,
-beside the pose network, and the results equal the pipeline's one image at a time; a file
-that cannot be read and an image the detector fails on are skipped and named, the rest kept."""
+"""`heatpose infer FOLDER` (and VIDEO) with the YOLOX detector: the boxes are found in the
+reader thread, beside the pose network, and the results equal the pipeline's one image (frame)
+at a time; a file that cannot be read and an image the detector fails on are skipped and
+named, the rest kept."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from heatpose.cli import main
 from heatpose.errors import InputError
 from heatpose.inference.pipeline import Pipeline
 
+VIDEO = "mmpose_tests/posetrack18/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
 PHOTOS = 7                      # real COCO photos: some with people, some without
 
 
@@ -49,11 +51,31 @@ def test_folder_with_detector_equals_one_image_at_a_time(photos, tiny_checkpoint
     for p in sorted(photos.glob("*.jpg"))[:PHOTOS]:
         want += pipe(str(p)).to_records(int(p.stem), file_name=p.name)
     assert len(want) > 0 and len({r["image_id"] for r in want}) > 1
+    assert_same_records(recs, want)
+
+
+def assert_same_records(recs, want):
     assert [(r["image_id"], r["file_name"]) for r in recs] == \
         [(r["image_id"], r["file_name"]) for r in want]
     for key in ("bbox", "keypoints", "score", "bbox_score"):
         np.testing.assert_allclose([r[key] for r in recs], [r[key] for r in want],
                                    rtol=1e-5, atol=1e-3, err_msg=key)
+
+
+def test_video_with_detector_equals_one_frame_at_a_time(tiny_checkpoint, yolox, data_dir,
+                                                        tmp_path):
+    from heatpose.inference.media import VideoReader
+
+    video = data_dir / VIDEO
+    out = tmp_path / "out"
+    assert run_infer(video, tiny_checkpoint, yolox, out) == 0
+    pipe = Pipeline(checkpoint=tiny_checkpoint, detector="yolox-nano", detector_model=yolox,
+                    nms_thr=0.9, device="cpu")
+    want = [r for i, frame in VideoReader(video)
+            for r in pipe(frame).to_records(i, file_name=video.name, frame=i)]
+    recs = json.loads((out / "predictions.json").read_text())
+    assert len(want) > 0 and [r["frame"] for r in recs] == [r["frame"] for r in want]
+    assert_same_records(recs, want)
 
 
 def test_detector_failure_skips_that_image_only(photos, tiny_checkpoint, yolox, tmp_path,

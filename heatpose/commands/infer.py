@@ -173,17 +173,16 @@ def make_pipeline(args: argparse.Namespace, device: Any = None,
                     track=pipeline_track(args), detector_threads=detector_threads)
 
 
-def detects_ahead(args: argparse.Namespace, video: bool) -> bool:
-    """Whether run_images finds the person boxes in its reader thread (image sets with the
-    detector, untracked), overlapping the detector with the pose network."""
-    return not (video or args.whole_image or args.det_file or getattr(args, "track", False))
+def detects_ahead(args: argparse.Namespace) -> bool:
+    """Whether infer finds the person boxes in its reader thread (with the detector,
+    untracked), overlapping the detector with the pose network."""
+    return not (args.whole_image or args.det_file or getattr(args, "track", False))
 
 
-def infer_pipeline(args: argparse.Namespace, device: Any, video: bool) -> Any:
+def infer_pipeline(args: argparse.Namespace, device: Any) -> Any:
     """The pipeline ``heatpose infer`` runs: a detector beside the pose network gets one
     thread (measured faster on 2 cores: benchmarks/bench_folder.py)."""
-    return make_pipeline(args, device, detector_threads=1 if detects_ahead(args, video)
-                         else None)
+    return make_pipeline(args, device, detector_threads=1 if detects_ahead(args) else None)
 
 
 def detect_ahead(pipe: Any, items: Iterator[tuple]) -> Iterator[tuple]:
@@ -312,7 +311,7 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     sink = Outputs(results, frames if args.per_frame_json else None, report, args)
     progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
     tracking = getattr(pipe, "tracking", None)      # --track: the images are frames, in order
-    ahead = detects_ahead(args, video=False)
+    ahead = detects_ahead(args)
     detected: Dict[int, tuple] = {}       # image index -> the boxes found in the reader thread
 
     def predict(batch: List[tuple]) -> List[Any]:
@@ -421,13 +420,25 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     finished = False
     nonfinite: List[int] = []
     tracking = getattr(pipe, "tracking", None)      # frame numbers: gaps = unseen
-    try:      # frames are decoded ahead in a background thread, overlapping the network
-        for chunk in in_background(reader.chunks(FRAMES_PER_STEP), ahead=2):
-            found = chunk_people(lambda: tracking.indexed(chunk, args.heatmaps)
-                                 if tracking is not None else
-                                 pipe([f for _, f in chunk], return_heatmaps=args.heatmaps),
-                                 len(chunk), tracked=tracking is not None)
-            for (index, _), people in zip(chunk, found):
+    ahead = detects_ahead(args)
+
+    def predict(chunk: List[tuple]) -> List[Any]:
+        frames = [f for _, f, _ in chunk]
+        if tracking is not None:
+            return tracking.indexed([(i, f) for i, f, _ in chunk], args.heatmaps)
+        if ahead:
+            return pipe(frames, bboxes=[b for _, _, (b, _) in chunk],
+                        box_scores=[s for _, _, (_, s) in chunk], return_heatmaps=args.heatmaps)
+        return pipe(frames, return_heatmaps=args.heatmaps)
+
+    def read() -> Iterator[List[tuple]]:        # (index, frame, its boxes or None) chunks
+        for chunk in reader.chunks(FRAMES_PER_STEP):
+            yield [(i, f, pipe.boxes(f, i) if ahead else None) for i, f in chunk]
+
+    try:      # frames are decoded (and detected) ahead in a background thread, overlapping
+        for chunk in in_background(read(), ahead=2):             # the pose network
+            found = chunk_people(lambda: predict(chunk), len(chunk), tracked=tracking is not None)
+            for (index, _, _), people in zip(chunk, found):
                 if people is None:
                     nonfinite.append(index)
                     continue
@@ -527,7 +538,7 @@ def run(args: argparse.Namespace) -> int:
         det = read_detection_file(args.det_file)
     command = getattr(args, "command", None) or "infer"     # also run by heatpose demo
     announce_device(args)
-    pipe = infer_pipeline(args, device, video)
+    pipe = infer_pipeline(args, device)
     out = make_out_folder(args.out)          # only once the inputs, options and model are good
     report = run_video(pipe, source, out, args) if video else \
         run_images(pipe, files, out, args, det)
