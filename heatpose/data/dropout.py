@@ -129,18 +129,3 @@ def grid_holes(size: Tuple[int, int], grid: Tuple[int, int, int, int, int, int])
             y1 = min(shift_y + unit_h * j, h)
             holes.append((x1, y1, min(x1 + hole_w, w), min(y1 + hole_h, h)))
     return holes
-
-
-def apply_grid(image: np.ndarray, grid: Optional[Tuple[int, int, int, int, int, int]],
-               fill_value: int = 0) -> np.ndarray:
-    """``cutout`` of the grid's holes in one masked assignment (the holes are the crossings of
-    hole columns and hole rows); a copy of ``image`` either way."""
-    out = image.copy()
-    if grid is None:
-        return out
-    h, w = image.shape[:2]
-    unit_w, unit_h, hole_w, hole_h, shift_x, shift_y = grid
-    cols = ((np.arange(w) - shift_x) % unit_w < hole_w) & (np.arange(w) >= shift_x)
-    rows = ((np.arange(h) - shift_y) % unit_h < hole_h) & (np.arange(h) >= shift_y)
-    out[np.ix_(rows, cols)] = fill_value
-    return out

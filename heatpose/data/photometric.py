@@ -65,7 +65,8 @@ def _convert(img: np.ndarray, alpha: float = 1, beta: float = 0) -> np.ndarray:
 
 
 def apply_photometric(image: np.ndarray, d: PhotometricDraws) -> np.ndarray:
-    """The distorted copy of an (H, W, 3) uint8 BGR ``image`` for draws ``d``."""
+    """The distorted (H, W, 3) uint8 BGR ``image`` for draws ``d``: a new array, or ``image``
+    itself when no step applies; ``image`` is never written to."""
     img = image
     if d.brightness_flag:
         img = _convert(img, beta=d.brightness_beta)
@@ -75,11 +76,11 @@ def apply_photometric(image: np.ndarray, d: PhotometricDraws) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
         if d.hsv_mode in (1, 3):
             img[:, :, 1] = _convert(img[:, :, 1], alpha=d.saturation_alpha)
-        if d.hsv_mode in (2, 3):            # wraps modulo 256 in uint8, as MMPose's assignment
-            img[:, :, 0] = (img[:, :, 0].astype(np.int64) + d.hue_delta).astype(np.uint8)
+        if d.hsv_mode in (2, 3):            # modulo 256 in uint8, as MMPose's int -> uint8 store
+            img[:, :, 0] += np.uint8(d.hue_delta % 256)
         img = cv2.cvtColor(img, cv2.COLOR_HSV2BGR)
     if d.contrast_mode == 1 and d.contrast_flag:
         img = _convert(img, alpha=d.contrast_alpha)
-    if d.swap_flag:
+    if d.swap_flag:                         # (not C-contiguous, as MMPose's)
         img = img[..., list(d.swap_channel_order)]
-    return np.ascontiguousarray(img) if img is not image else image.copy()
+    return img

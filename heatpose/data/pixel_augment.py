@@ -11,8 +11,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from heatpose.data.dropout import (CoarseDropoutConfig, GridDropoutConfig, apply_grid, cutout,
-                                   draw_coarse_holes, draw_grid, rng_sources)
+from heatpose.data.dropout import (CoarseDropoutConfig, GridDropoutConfig, cutout,
+                                   draw_coarse_holes, draw_grid, grid_holes, rng_sources)
 from heatpose.data.photometric import PhotometricConfig, apply_photometric, draw_photometric
 
 
@@ -37,7 +37,7 @@ def random_pixel_augment(image: np.ndarray, rng: np.random.Generator,
     if cfg.grid_dropout is not None:
         grid = draw_grid(size, cfg.grid_dropout, *rng_sources(rng))
         if grid is not None:
-            image = apply_grid(image, grid, cfg.grid_dropout.fill_value)
+            image = cutout(image, grid_holes(size, grid), cfg.grid_dropout.fill_value)
     return image
 
 
