@@ -139,6 +139,10 @@ def test_grid_unit_size_must_fit_the_crop():
     with pytest.raises(ConfigError, match=r"data.augment.grid_dropout_unit_size \[10, 200\]"):
         apply_overrides(TrainConfig(), ["data.augment.grid_dropout=true",
                                         "data.augment.grid_dropout_unit_size=[10,200]"])
+    with pytest.raises(ConfigError, match=r"coarse_dropout_width \[8, 193\]: holes up to the "
+                                          r"crop's width 192"):
+        apply_overrides(TrainConfig(), ["data.augment.coarse_dropout=true",
+                                        "data.augment.coarse_dropout_width=[8,193]"])
     with pytest.raises(ConfigError, match=r"coarse_dropout_height = \[40, 10\]: the first"):
         apply_overrides(TrainConfig(), ["data.augment.coarse_dropout_height=[40,10]"])
     with pytest.raises(ConfigError, match=r"photometric_hue_delta = 91: must be in \[0, 90\]"):

@@ -273,9 +273,17 @@ def check_settings(obj: Any, source: str, prefix: str) -> None:
 
 
 def _check_pixel_steps(cfg: "TrainConfig", source: str) -> None:
-    """GridDropout's unit size must fit the crop (model.codec.input_size)."""
+    """CoarseDropout's holes and GridDropout's unit size must fit the crop
+    (model.codec.input_size), as albumentations requires."""
     a = cfg.data.augment
     size = cfg.model.codec.get("input_size")
+    if a.coarse_dropout and size:
+        for key, side, name in (("coarse_dropout_width", 0, "width"),
+                                ("coarse_dropout_height", 1, "height")):
+            if getattr(a, key)[1] > size[side]:
+                raise ConfigError(f"{source}: data.augment.{key} {list(getattr(a, key))}: holes "
+                                  f"up to the crop's {name} {size[side]} "
+                                  f"(model.codec.input_size {list(size)})")
     if a.grid_dropout and a.grid_dropout_unit_size is not None and size:
         from heatpose.data.dropout import GridDropoutConfig, check_grid
 
