@@ -9,12 +9,17 @@ after the other, as child processes of this script. Each worker:
 * pipeline: ``batch x iters`` training samples of ``../shared/data/coco_mini`` through the
   recipe's full train pipeline (load, flip, half-body, box transform, affine, target), in
   process (no loader workers): samples/s;
-* step (data excluded): one fixed batch from that pipeline, then ``iters`` training steps
-  (normalisation, forward, loss, backward, Adam step; one warm-up step first): samples/s.
+* step (data excluded): one fixed collated batch, then ``iters`` training steps (one warm-up
+  step first): samples/s. heatpose: what ``heatpose train`` runs per iteration, i.e. the
+  Trainer's own ``scheduler.apply`` + ``_step`` (normalisation, forward, loss, finite checks,
+  backward, gradient norm, the recipe's optimizer) on a Trainer built from the recipe.
+  MMPose: what its Runner's train loop runs, ``model.train_step(data, optim_wrapper)``
+  (data_preprocessor, loss, ``optim_wrapper.update_params``), the wrapper built from the
+  config's ``optim_wrapper``.
 
 End to end (one process, no loader workers) = 1 / (1/pipeline + 1/step). The table shows
 medians over rounds and heatpose/MMPose ratios. Weights are random (speed does not depend on
-them). Nothing is written.
+them). Nothing is written (the heatpose Trainer's work folder is a temporary one).
 """
 from __future__ import annotations
 
@@ -42,47 +47,43 @@ def timed_steps(one, iters: int, batch: int, pipeline_s: float) -> dict:
 
 
 def heatpose_worker(name: str, batch: int, iters: int) -> dict:
-    import torch
+    import tempfile
 
     sys.path.insert(0, ROOT)
-    from heatpose.codecs import codec_from_dict
     from heatpose.engine.config import apply_overrides
-    from heatpose.engine.data import build_dataset
-    from heatpose.engine.model import TrainStep, build_training_model, load_config_schema
     from heatpose.engine.presets import resolve_config
+    from heatpose.engine.trainer import Trainer
 
     cfg = apply_overrides(resolve_config(name), [
         "model.pretrained_backbone=null", "model.init_checkpoint=null",
         f"data.train_ann_file={ANN}", "data.train_img_prefix=train2017/",
-        "data.extra_train_sets=[]", "data.train_keypoint_mapping=null"])
-    model = build_training_model(cfg.model)
-    ds = build_dataset(cfg, DATA, "train", load_config_schema(cfg.model),
-                       codec_from_dict(cfg.model.codec))
-    n = batch * iters
-    t0 = time.perf_counter()
-    items = [ds[i % len(ds)] for i in range(n)]
-    pipeline = time.perf_counter() - t0
-    images = torch.stack([it[0] for it in items[:batch]])
-    heatmaps = torch.stack([it[1] for it in items[:batch]])
-    weights = torch.stack([it[2] for it in items[:batch]])
-    step = TrainStep(model).train()
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+        "data.extra_train_sets=[]", "data.train_keypoint_mapping=null",
+        "data.val_ann_file=null", "data.num_workers=0", f"train.batch_size={batch}"])
+    with tempfile.TemporaryDirectory() as work_dir:
+        trainer = Trainer(cfg, DATA, work_dir, stream=open(os.devnull, "w"))
+        ds = trainer.train_set
+        n = batch * iters
+        t0 = time.perf_counter()
+        for i in range(n):
+            ds[i % len(ds)]
+        pipeline = time.perf_counter() - t0
+        fixed = next(iter(trainer.train_loader))   # one collated batch, as the loop gets it
 
-    def one() -> None:
-        loss = step(images, heatmaps, weights)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return timed_steps(one, iters, batch, pipeline / n)
+        def one() -> None:      # what Trainer._loop runs per iteration, minus the loader
+            trainer.scheduler.apply(trainer.progress.iteration, trainer.progress.epoch)
+            if trainer._step(fixed) is None:
+                raise SystemExit("heatpose step skipped")
+            trainer.progress.iteration += 1
+        return timed_steps(one, iters, batch, pipeline / n)
 
 
 def mmpose_worker(name: str, batch: int, iters: int) -> dict:
     import glob
 
     import mmpose
-    import torch
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmpose.apis import init_model
     from mmpose.registry import DATASETS
@@ -103,15 +104,10 @@ def mmpose_worker(name: str, batch: int, iters: int) -> dict:
     items = [ds[i % len(ds)] for i in range(n)]
     pipe = time.perf_counter() - t0
     data = pseudo_collate(items[:batch])
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
 
-    def one() -> None:
-        d = model.data_preprocessor(data, training=True)
-        losses = model.loss(d["inputs"], d["data_samples"])
-        loss = sum(v for k, v in losses.items() if "loss" in k)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def one() -> None:          # Runner's IterBasedTrainLoop/EpochBasedTrainLoop per iteration
+        model.train_step(data, optim_wrapper=optim_wrapper)
     return timed_steps(one, iters, batch, pipe / n)
 
 

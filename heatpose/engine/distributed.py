@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -126,13 +126,14 @@ def reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return value
 
 
-def any_process(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """Whether ``flag`` is true on at least one process (one collective when distributed), so
-    that every process takes the same branch."""
+def any_process(flags: Sequence[bool], info: DistInfo, device: torch.device) -> List[bool]:
+    """For each of ``flags``, whether it is true on at least one process (all of them in one
+    collective and one host sync when distributed), so that every process takes the same
+    branch."""
     if not info.distributed:
-        return bool(flag)
-    value = reduce_mean(torch.tensor(float(flag), device=device), info)
-    return bool(value.item() > 0)
+        return [bool(f) for f in flags]
+    value = reduce_mean(torch.tensor([float(f) for f in flags], device=device), info)
+    return [v > 0 for v in value.tolist()]
 
 
 def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:

@@ -261,9 +261,17 @@ class Trainer:
             self.logger.start_epoch(p.epoch, t.epochs, self.iters_per_epoch, p.iter_in_epoch)
             tick, seen = time.perf_counter(), 0
             for batch in self.train_loader:
+                # one collective: a Ctrl-C during the previous iteration, and empty batches
+                stop, empty = any_process((flag.stop, batch[0] is None), self.info, self.device)
+                if stop:        # the previous iteration is done; this batch is read on resume
+                    self._interrupt(result)
                 self.skips.batch(batch[3], 0 if batch[0] is None else len(batch[0]))
                 self.scheduler.apply(p.iteration, p.epoch)
-                values = self._step(batch)
+                if empty:
+                    values = self._skip_step(f"iteration {p.iteration + 1}: no readable sample "
+                                             "in the batch", stop=False)
+                else:
+                    values = self._step(batch)
                 p.iteration += 1
                 p.iter_in_epoch += 1
                 last = p.iteration >= self.total_iters
@@ -280,14 +288,8 @@ class Trainer:
                             f"{warning}; stopped: lower optim.lr (now "
                             f"{self.scheduler.base_lrs[0]:.3g}) or set optim.grad_clip_norm "
                             f"(train.divergence_factor=0 turns this check off)")
-                if self._should_stop(flag):
-                    result.interrupted = True
-                    self.logger.end_epoch()
-                    result.checkpoints.append(str(self.save("latest.pth")))
-                    barrier(self.info)
-                    self.logger.message(f"interrupted at iteration {p.iteration}: saved "
-                                        f"{self.work_dir / 'latest.pth'} (resume with --resume)")
-                    raise KeyboardInterrupt
+                if (last or p.iter_in_epoch >= self.iters_per_epoch) and self._should_stop(flag):
+                    self._interrupt(result)     # before the epoch's checkpoints and validation
                 if last:
                     break
             self.logger.end_epoch()
@@ -298,47 +300,58 @@ class Trainer:
         barrier(self.info)
 
     def _should_stop(self, flag: StopFlag) -> bool:
-        return any_process(flag.stop, self.info, self.device)
+        return any_process((flag.stop,), self.info, self.device)[0]
+
+    def _interrupt(self, result: TrainResult) -> None:
+        """Ctrl-C: save ``latest.pth`` at the last finished iteration and stop."""
+        result.interrupted = True
+        self.logger.end_epoch()
+        result.checkpoints.append(str(self.save("latest.pth")))
+        barrier(self.info)
+        self.logger.message(f"interrupted at iteration {self.progress.iteration}: saved "
+                            f"{self.work_dir / 'latest.pth'} (resume with --resume)")
+        raise KeyboardInterrupt
 
     def _step(self, batch: Any) -> Optional[Dict[str, float]]:
-        """One optimizer step on ``batch``; None when the step was skipped (no readable sample
-        on some process, or a non-finite loss/gradient with ``on_nonfinite=skip``)."""
+        """One optimizer step on ``batch`` (samples on every process); None when it was skipped
+        (a non-finite loss/gradient with ``on_nonfinite=skip``). The losses (averaged over
+        processes) and the fp32 gradient norm come to the host in one all-reduce and one sync,
+        after the backward pass and before the weights change."""
         p = self.progress
-        if any_process(batch[0] is None, self.info, self.device):
-            return self._skip_step(f"iteration {p.iteration + 1}: no readable sample in the "
-                                   "batch", stop=False)
         inputs = unpack_batch(batch, self.device)     # images, heatmaps, weights[, vis weights]
         self.step_module.train()
         self.buffers.take()
         with torch.autocast(self.device.type, enabled=self.amp):
             losses = self.step_module(*inputs)
-        values = {k: reduce_mean(v.float(), self.info) for k, v in losses.items()}
-        loss = float(values["loss"])
-        if not math.isfinite(loss):
-            return self._skip_step(f"loss is {loss} at iteration {p.iteration + 1} (epoch "
-                                   f"{p.epoch + 1})", stop=True)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
-        if self.amp:          # GradScaler skips steps with non-finite gradients itself
-            if self.cfg.optim.grad_clip_norm:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                               self.cfg.optim.grad_clip_norm)
-        else:
+        norm = None
+        if not self.amp:      # with AMP, GradScaler skips steps with non-finite gradients
             if self.cfg.optim.grad_clip_norm:
                 norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
                                                       self.cfg.optim.grad_clip_norm)
             else:
                 norm = grad_norm(self.model.parameters())
-            if not bool(torch.isfinite(norm)):
-                return self._skip_step(f"gradient norm is {float(norm)} at iteration "
-                                       f"{p.iteration + 1} (epoch {p.epoch + 1})", stop=True)
+        stats = [v.detach().float().reshape(()) for v in losses.values()]
+        stats = reduce_mean(torch.stack(stats + ([] if norm is None else
+                                                 [norm.float().to(stats[0].device)])),
+                            self.info).tolist()
+        values = dict(zip(losses, stats))
+        if not math.isfinite(values["loss"]):
+            return self._skip_step(f"loss is {values['loss']} at iteration {p.iteration + 1} "
+                                   f"(epoch {p.epoch + 1})", stop=True)
+        if norm is not None and not math.isfinite(stats[-1]):
+            return self._skip_step(f"gradient norm is {stats[-1]} at iteration "
+                                   f"{p.iteration + 1} (epoch {p.epoch + 1})", stop=True)
+        if self.amp and self.cfg.optim.grad_clip_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip_norm)
         self._updating = True
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self._updating = False
         self._skips_in_a_row = 0
-        return {k: float(v) for k, v in values.items()}
+        return values
 
     def _skip_step(self, what: str, stop: bool) -> None:
         """Undo the forward pass's side effects and skip the step; with ``stop`` (non-finite
@@ -358,7 +371,6 @@ class Trainer:
                 "(train.on_nonfinite=skip skips such steps)")
         self.logger.message(f"{what}: step skipped")
         return None
-
 
     def _end_epoch(self, result: TrainResult) -> None:
         t, p = self.cfg.train, self.progress
