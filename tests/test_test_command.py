@@ -302,6 +302,12 @@ class OracleModel:
         self.output_keypoint_indices = output_indices
         self.truth = truth
 
+    @property
+    def output_schema(self):
+        from heatpose.models.estimator import select_schema
+
+        return select_schema(self.schema, self.output_keypoint_indices)
+
     def predict_crops(self, crops, centers, scales, bboxes, batch_size=None):
         from types import SimpleNamespace
 
@@ -349,3 +355,109 @@ def test_combined_and_wholebody_recipes(name, ann, dataset, capsys, tmp_path, te
     assert {len(r["keypoints"]) for r in results} == {3 * records[0].keypoints.shape[0]}
     d = resolve_test_data(recipe, tmp_path / "coco")       # MMPose's data/coco layout
     assert d.dataset == dataset and d.img_prefix == str(tmp_path / "coco" / "val2017")
+
+
+# ------------------------------------------------ PoseTrack18 detection boxes: filter_cfg
+POSETRACK = "td-hm_hrnet-w32_8xb64-20e_posetrack18-256x192"
+FILTERS = json.loads((FIXTURE.parent / "mmpose_dataset_filters.json").read_text())
+
+
+@pytest.mark.parametrize("thr", sorted(FILTERS["bbox_score_thr"]))
+def test_posetrack18_det_boxes_are_the_ones_mmpose_tests(thr, tests_dir):
+    """The recipe's test data filter_cfg (bbox_score_thr 0.4) applies to --det-file boxes as
+    MMPose's PoseTrack18Dataset (test mode) keeps them (tools/dump_dataset_filters.py); other
+    thresholds through ``bbox_score_thr`` (--det-thr); None: no filter_cfg, every box."""
+    import dataclasses
+
+    from heatpose.evaluation.testing import read_test_records
+
+    root = tests_dir / "posetrack18"
+    data = resolve_test_data(get_preset(POSETRACK), ann_file=root / "annotations" /
+                             "test_posetrack18_val.json", img_prefix=root,
+                             det_file=root / "annotations" /
+                             "test_posetrack18_human_detections.json",
+                             bbox_score_thr=None if thr in ("None", "0.4") else float(thr))
+    assert data.bbox_score_thr == (0.4 if thr in ("None", "0.4") else float(thr))
+    if thr == "None":
+        data = dataclasses.replace(data, bbox_score_thr=None)
+    got = [[r.img_id, r.ann_id, r.bbox_score] for r in read_test_records(data)]
+    want = FILTERS["bbox_score_thr"][thr]
+    assert [g[:2] for g in got] == [w[:2] for w in want] and len(got) > 0
+    np.testing.assert_array_equal([g[2] for g in got], [w[2] for w in want])
+
+
+def test_only_posetrack18_recipes_filter_test_boxes():
+    """Every recipe's test-data filter_cfg reaches resolve_test_data (today PoseTrack18's 0.4
+    only: the HRNet configs test on detections; the ResNet-50 one on ground-truth boxes,
+    with no filter_cfg); without one every box is kept."""
+    from heatpose.recipes import list_recipes
+
+    seen = {}
+    for recipe in list_recipes():
+        test = recipe.train.test_data or {}
+        data = resolve_test_data(recipe, ann_file="a.json", img_prefix="i", det_file="d.json")
+        assert data.bbox_score_thr == (test.get("filter_cfg") or {}).get("bbox_score_thr")
+        seen.setdefault(recipe.dataset, set()).add(data.bbox_score_thr)
+    assert seen.pop("posetrack18") == {0.4, None}
+    assert all(v == {None} for v in seen.values())
+
+
+def test_det_thr_on_the_command_line(capsys, tmp_path, tests_dir, monkeypatch):
+    """`heatpose test` on PoseTrack18 with --det-file scores MMPose's 88 boxes (0.4), and
+    --det-thr overrides it; the summary says which threshold applied."""
+    from collections import defaultdict
+
+    from heatpose.models import build
+    from heatpose.schema import get_schema
+
+    k = get_schema("posetrack18").num_keypoints
+    anywhere = defaultdict(lambda: (np.zeros((k, 2), np.float32), np.ones(k, bool)))
+    monkeypatch.setattr(build, "build_model", lambda *a, **kw: OracleModel(POSETRACK, anywhere))
+    root = tests_dir / "posetrack18"
+    args = [POSETRACK, "--ann-file", root / "annotations" / "test_posetrack18_val.json",
+            "--img-prefix", root, "--det-file",
+            root / "annotations" / "test_posetrack18_human_detections.json"]
+    for extra, n, thr in (([], 88, 0.4), (["--det-thr", "0.9"], 8, 0.9)):
+        out = run_cli(capsys, *args, *extra, "--out", tmp_path / str(thr))
+        assert out["num_instances"] == n == len(FILTERS["bbox_score_thr"][repr(thr)])
+        assert out["det_thr"] == thr and out["setting"] == "det_boxes"
+    assert main(["test", *map(str, args), "--det-thr", "1.5"]) == 2
+    assert "expected a number in [0, 1]" in capsys.readouterr().err
+
+
+# ------------------------------------------- the keypoints the model reports (output_schema)
+@pytest.mark.parametrize("indices", [list(range(17)), None])
+def test_combine_model_is_scored_on_its_output_keypoints(indices, capsys, tmp_path, tests_dir,
+                                                         monkeypatch):
+    """A real (tiny) 19-keypoint COCO+AIC network tested on COCO through the 'combine' recipe:
+    with MMPose's output_keypoint_indices (the first 17) it reports COCO-17 records scored
+    with COCO's sigmas; without them its 19 keypoints do not fit COCO's 17: one line."""
+    from heatpose.models import build
+    from heatpose.schema import get_schema
+
+    torch.manual_seed(0)
+    aic = get_schema("coco_aic")
+    model = build.build_estimator(
+        build.Architecture("resnet18", aic.num_keypoints, (16, 16), (4, 4),
+                           backbone_kwargs={"stem_channels": 8, "base_channels": 8}),
+        {"type": "MSRAHeatmap", "input_size": [64, 96], "heatmap_size": [8, 12], "sigma": 2},
+        aic.flip_indices, schema=aic, output_keypoint_indices=indices).eval()
+    monkeypatch.setattr(build, "build_model", lambda *a, **kw: model)
+    name = "td-hm_hrnet-w32_8xb64-210e_coco-aic-256x192-combine"
+    argv = ["test", name, "--ann-file", str(tests_dir / "coco" / "test_coco.json"),
+            "--img-prefix", str(tests_dir / "coco"), "--out", str(tmp_path), "--json"]
+    code = main(argv)
+    captured = capsys.readouterr()
+    if indices is None:
+        err = captured.err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "has 17 keypoints but the model reports 19" in err[0]
+        return
+    assert code == 0, captured.err
+    out = json.loads(captured.out)
+    coco = get_schema("coco")
+    assert model.output_schema.sigmas == coco.sigmas
+    assert list(model.output_schema.flip_indices) == list(coco.flip_indices)
+    results = check_coco_results(out["files"]["predictions"], tests_dir / "coco" / "test_coco.json",
+                                 out["num_instances"])
+    assert {len(r["keypoints"]) for r in results} == {17 * 3}
+    assert set(out["metrics"]) >= {"AP", "AP50", "AR"}

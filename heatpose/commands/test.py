@@ -4,7 +4,8 @@ model zoo did (MMPose 1.3.2's test evaluator), next to the zoo's published numbe
 ``--data-root`` is the dataset's folder (what MMPose configs call ``data/coco/``): the test
 annotation file and images are found where the preset's MMPose config puts them under it (see
 heatpose/evaluation/testing.py). Boxes are the ground truth unless ``--det-file`` gives COCO
-detection results (all person boxes, score threshold 0.0, as MMPose tests). Writes
+detection results (the person boxes; those scoring below the recipe's test ``filter_cfg``
+threshold dropped, as MMPose tests: PoseTrack18 HRNet 0.4, the others keep all). Writes
 ``<out>/predictions.keypoints.json`` (COCO keypoint results; for COCO-style datasets the
 rescored poses left after OKS-NMS, as MMPose writes them) and ``<out>/metrics.json``.
 COCO-style metrics carry the short names of ``heatpose eval`` and the training logs (AP, AP50,
@@ -25,7 +26,7 @@ import sys
 import time
 from typing import Any, Dict
 
-from heatpose.cli import add_device_arg, non_negative_int, positive_int
+from heatpose.cli import add_device_arg, fraction, non_negative_int, positive_int
 from heatpose.errors import InputError
 
 
@@ -43,6 +44,10 @@ def register(subparsers) -> None:
                    "to (default: from --data-root, else the annotation file's folder)")
     p.add_argument("--det-file", help="COCO detection results giving the boxes (default: "
                    "ground-truth boxes)")
+    p.add_argument("--det-thr", type=fraction, default=None,
+                   help="drop --det-file boxes scoring below this (default: the recipe's test "
+                        "filter_cfg bbox_score_thr, as MMPose: PoseTrack18 HRNet 0.4; the "
+                        "other recipes keep every box)")
     p.add_argument("--headbox-file", help="MPII head boxes (mpii_gt_val.mat) for PCKh")
     p.add_argument("--batch-size", type=positive_int, default=32,
                    help="crops per forward pass (32)")
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     preset = get_preset(args.name)
     data = resolve_test_data(preset, args.data_root, args.ann_file, args.img_prefix,
-                             args.det_file, args.headbox_file)
+                             args.det_file, args.headbox_file, args.det_thr)
     records = read_test_records(data)
     if not records:
         raise InputError(f"{data.ann_file}: no test instances (after MMPose's top-down filter)")
@@ -90,11 +95,9 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - state["done"])
             state["done"] = done
 
-    schema = model.schema
-    if data.dataset != preset.dataset:         # tested on another dataset's split (COCO+AIC
-        from heatpose.schema import get_schema  # 'combine': COCO, output_keypoint_indices)
-
-        schema = get_schema(data.dataset)
+    # the keypoints the model reports: COCO+AIC 'combine' models (19, tested on COCO) give
+    # COCO's 17 (output_keypoint_indices)
+    schema = model.output_schema
     tested = predict_records(model, records, batch_size=args.batch_size, workers=args.workers,
                              schema=schema, progress=progress, skip_bad=not args.strict_data,
                              report=lambda line: print(line, file=sys.stderr))
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         "model": preset.name, "dataset": preset.dataset, "setting": data.setting,
         "checkpoint": args.checkpoint, "ann_file": data.ann_file,
         "img_prefix": data.img_prefix, "det_file": data.bbox_file,
+        "det_thr": data.bbox_score_thr if data.bbox_file else None,
         "num_instances": len(records), "metrics": metrics,
         "skipped": [skipped[i] for i in sorted(skipped)],
         "seconds": round(time.monotonic() - start, 3),
@@ -125,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 1 if skipped else 0
     boxes = f"detections {data.bbox_file}" if data.bbox_file else "ground-truth boxes"
+    if data.bbox_file and data.bbox_score_thr is not None:
+        boxes += f" (score >= {data.bbox_score_thr:g})"
     rate = len(records) / max(summary["seconds"], 1e-6)
     print(f"{preset.name}: {len(records)} instances, {boxes}, "
           f"{format_duration(summary['seconds'])} ({rate:.1f} instances/s)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from heatpose.data.readers.posetrack_filter import recipe_score_thr
 from heatpose.engine.config import (AugmentConfig, ConfigError, DataConfig, ModelConfig,
                                     OptimConfig, TrainConfig, TrainSettings, is_config_file,
                                     load_config)
@@ -222,7 +223,7 @@ def config_from_preset(preset: Any) -> TrainConfig:
         val_ann_file=relative_to_root(val.get("ann_file"), own),
         val_img_prefix=relative_to_root(val.get("img_prefix"), own) or "",
         val_bbox_file=relative_to_root(val.get("bbox_file"), own),
-        val_bbox_score_thr=(val.get("filter_cfg") or {}).get("bbox_score_thr"),
+        val_bbox_score_thr=recipe_score_thr(val),
         val_headbox_file=relative_to_root(val.get("headbox_file"), own),
         **({"bbox_padding": float(center["padding"])} if "padding" in center else {}),
         use_dataset_keypoint_weights=t.use_dataset_keypoint_weights,

@@ -41,13 +41,16 @@ HEADBOX_FILES = {"mpii": "annotations/mpii_gt_val.mat"}
 
 @dataclass
 class TestData:
-    """Resolved test files of a preset. ``bbox_file`` None = ground-truth boxes."""
+    """Resolved test files of a preset. ``bbox_file`` None = ground-truth boxes;
+    ``bbox_score_thr``: boxes of ``bbox_file`` scoring below it are dropped (the recipe's test
+    ``filter_cfg``, PoseTrack18's 0.4; None keeps every box)."""
 
     dataset: str
     ann_file: str
     img_prefix: str
     bbox_file: Optional[str] = None
     headbox_file: Optional[str] = None
+    bbox_score_thr: Optional[float] = None
 
     @property
     def setting(self) -> str:
@@ -78,12 +81,16 @@ def under_root(config_path: str, data_root: PathLike, own_folder: str) -> str:
 def resolve_test_data(preset: Any, data_root: Optional[PathLike] = None,
                       ann_file: Optional[PathLike] = None, img_prefix: Optional[PathLike] = None,
                       det_file: Optional[PathLike] = None,
-                      headbox_file: Optional[PathLike] = None) -> TestData:
+                      headbox_file: Optional[PathLike] = None,
+                      bbox_score_thr: Optional[float] = None) -> TestData:
     """The files to test ``preset`` on: its config's test annotation file under ``data_root``
     (or ``ann_file``), images (``img_prefix``), boxes (``det_file``: COCO detection results,
-    else ground truth) and MPII head boxes. Nothing is checked for existence here. A model
-    tested on another dataset's split (COCO+AIC 'combine': COCO val2017) gets that dataset's
-    reader and image folder."""
+    else ground truth; ``bbox_score_thr`` overrides the recipe's test ``filter_cfg``
+    threshold) and MPII head boxes. Nothing is checked for existence here. A model tested on
+    another dataset's split (COCO+AIC 'combine': COCO val2017) gets that dataset's reader and
+    image folder."""
+    from heatpose.data.readers.posetrack_filter import recipe_score_thr
+
     dataset = TEST_DATASET.get(preset.dataset, preset.dataset)
     test = preset.training.get("test_data") or {}
     own = _split_config_path(test["ann_file"])[0] if test.get("ann_file") else dataset
@@ -106,13 +113,16 @@ def resolve_test_data(preset: Any, data_root: Optional[PathLike] = None,
         headbox_file = under_root(f"data/{own}/{HEADBOX_FILES[dataset]}", data_root, own)
     return TestData(dataset, os.fspath(ann_file), os.fspath(img_prefix),
                     None if det_file is None else os.fspath(det_file),
-                    None if headbox_file is None else os.fspath(headbox_file))
+                    None if headbox_file is None else os.fspath(headbox_file),
+                    recipe_score_thr(test) if bbox_score_thr is None else float(bbox_score_thr))
 
 
 def read_test_records(data: TestData) -> List[Any]:
     """The test instances (MMPose's test-mode dataset): ground-truth instances after the
-    top-down filter, or every person detection of ``bbox_file`` (score threshold 0.0)."""
+    top-down filter, or the person detections of ``bbox_file`` scoring at least
+    ``bbox_score_thr`` (MMPose's ``filter_cfg`` rule; None: every one)."""
     from heatpose.data.readers import DATASET_FORMATS, read_dataset
+    from heatpose.data.readers.posetrack_filter import score_threshold
     from heatpose.evaluation.dataset_metrics import family
 
     fam = family(data.dataset)
@@ -136,7 +146,8 @@ def read_test_records(data: TestData) -> List[Any]:
         raise InputError(f"{headbox}: MPII head-box file not found (PCKh needs it; set "
                          "--headbox-file)")
     return read_dataset(data.dataset, data.ann_file, img_prefix=data.img_prefix,
-                        bbox_file=data.bbox_file, score_thr=0.0, headbox_file=headbox)
+                        bbox_file=data.bbox_file,
+                        score_thr=score_threshold(data.bbox_score_thr), headbox_file=headbox)
 
 
 @dataclass
@@ -209,6 +220,11 @@ def predict_records(model: Any, records: Sequence[Any], batch_size: int = 32,
     if schema is None:
         raise InputError("run_model: the model carries no keypoint schema; pass schema=")
     k = output_keypoints(model, schema)
+    wrong = next((r for r in records if np.shape(r.keypoints)[0] != k), None)
+    if wrong is not None:
+        raise InputError(f"{wrong.img_path}: record ann_id {wrong.ann_id} has "
+                         f"{np.shape(wrong.keypoints)[0]} keypoints but the model reports {k} "
+                         f"('{schema.name}')")
     dataset = SafeSamples(TopdownDataset(records, "", schema, model.codec, train=False))
     loader = DataLoader(dataset, batch_size=max(1, int(batch_size)), shuffle=False,
                         num_workers=int(workers), collate_fn=collate_skipping(collate_topdown))
