@@ -20,6 +20,7 @@ import numpy as np
 from heatpose.errors import InputError
 
 Source = Union[int, Sequence[int]]
+VIS_WEIGHTS = "keypoints_visible_weights"     # record extras / batch meta key
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,21 @@ class KeypointConverter:
         vis[:, targets] = visible[:, s1] * visible[:, s2]
         return out, vis, weights
 
+    def convert_records(self, records: Sequence[Any]) -> List[Any]:
+        """Copies of :class:`~heatpose.data.readers.InstanceRecord` s with converted keypoints
+        and visibility (float32); ``extras[VIS_WEIGHTS]`` holds each record's (K,) weights."""
+        if not records:
+            return []
+        kpts, vis, weights = self(np.stack([r.keypoints for r in records]),
+                                  np.stack([r.keypoints_visible for r in records]))
+        return [dataclasses.replace(r, keypoints=kpts[i].astype(np.float32),
+                                    keypoints_visible=vis[i].astype(np.float32),
+                                    extras={**r.extras, VIS_WEIGHTS: weights[i].astype(np.float32)})
+                for i, r in enumerate(records)]
+
     def convert_record(self, record: Any) -> Any:
-        """A copy of an :class:`~heatpose.data.readers.InstanceRecord` with converted keypoints
-        (``extras['keypoints_visible_weights']`` holds the (K,) weights)."""
-        kpts, vis, weights = self(record.keypoints[None], record.keypoints_visible[None])
-        extras = {**record.extras, "keypoints_visible_weights": weights[0].astype(np.float32)}
-        return dataclasses.replace(record, keypoints=kpts[0].astype(np.float32),
-                                   keypoints_visible=vis[0].astype(np.float32), extras=extras)
+        """``convert_records`` of one record."""
+        return self.convert_records([record])[0]
 
 
 def convert_keypoints(keypoints: np.ndarray, visible: np.ndarray,

@@ -16,13 +16,11 @@ import torch
 from torch.utils.data import Dataset
 
 from heatpose.data import transforms as T
+from heatpose.data.converter import VIS_WEIGHTS
 from heatpose.data.readers.record import InstanceRecord
 from heatpose.data.images import read_image
 from heatpose.data.pixel_augment import PixelAugment, random_pixel_augment
 from heatpose.errors import InputError
-
-
-VIS_WEIGHTS = "keypoints_visible_weights"     # record extras / batch meta key
 
 
 @dataclass(frozen=True)

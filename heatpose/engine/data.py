@@ -6,18 +6,16 @@ run is reproducible for any number of loader workers, and a resumed run continue
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 
 from torch.utils.data import DataLoader
 
 from heatpose.data import transforms as T
-from heatpose.data.dataset import VIS_WEIGHTS, TopdownDataset, TrainAugment, collate_topdown
+from heatpose.data.dataset import TopdownDataset, TrainAugment, collate_topdown
 from heatpose.data.pixel_augment import pixel_augment
 from heatpose.engine.config import ConfigError, DataConfig, TrainConfig
 from heatpose.engine.distributed import DistInfo, ResumableSampler
@@ -140,23 +138,15 @@ def _read_train_set(item: Dict[str, Any], data_root: Path, schema: Any, key: str
 def convert_records(records: Sequence[Any], mapping: Sequence[Sequence[Any]], num_target: int,
                     where: str) -> List[Any]:
     """Records with keypoints mapped by MMPose's ``KeypointConverter``
-    (:mod:`heatpose.data.converter`): unmapped targets are (0, 0), invisible, and their
-    visibility-loss weight (``extras['keypoints_visible_weights']``) is 0."""
+    (:meth:`heatpose.data.converter.KeypointConverter.convert_records`); a bad mapping is a
+    ConfigError naming ``where``."""
     from heatpose.data.converter import converter_from_mapping
     from heatpose.errors import InputError
 
-    if not records:
-        return []
     try:
-        conv = converter_from_mapping(num_target, mapping)
-        kpts, vis, vis_w = conv(np.stack([r.keypoints for r in records]),
-                                np.stack([r.keypoints_visible for r in records]))
+        return converter_from_mapping(num_target, mapping).convert_records(records)
     except InputError as exc:
         raise ConfigError(f"{where}: {exc} (model keypoints: {num_target})") from None
-    return [dataclasses.replace(r, keypoints=kpts[i].astype(np.float32),
-                                keypoints_visible=vis[i].astype(np.float32),
-                                extras={**r.extras, VIS_WEIGHTS: vis_w[i].astype(np.float32)})
-            for i, r in enumerate(records)]
 
 
 def build_dataset(cfg: TrainConfig, data_root: Path, split: str, schema: Any, codec: Any
