@@ -1,7 +1,7 @@
 """Training speed: heatpose vs MMPose 1.3.2, interleaved, same recipe, batch and data.
 
     .venv/bin/python benchmarks/bench_train.py [--config NAME] [--batch 8] [--iters 4]
-        [--rounds 2] [--peer /work/peer/bin/peer-python] [--threads 2]
+        [--rounds 2] [--peer /work/peer/bin/peer-python] [--threads 2] [--clock wall]
 
 Each round runs one heatpose worker (this interpreter) and one MMPose worker (the peer), one
 after the other, as child processes of this script. Each worker:
@@ -19,7 +19,9 @@ after the other, as child processes of this script. Each worker:
 
 End to end (one process, no loader workers) = 1 / (1/pipeline + 1/step). The table shows
 medians over rounds and heatpose/MMPose ratios. Weights are random (speed does not depend on
-them). Nothing is written (the heatpose Trainer's work folder is a temporary one).
+them). ``--clock cpu`` times with the process's CPU time instead of the wall clock: steadier
+on a busy machine, and meaningful with ``--threads 1`` (with more threads it also counts the
+threads' idle spinning). Nothing is written (the heatpose Trainer's work folder is a temporary one).
 """
 from __future__ import annotations
 
@@ -37,13 +39,17 @@ ANN = "annotations/person_keypoints_train2017.json"
 PEER = "/work/peer/bin/peer-python"
 
 
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCK["wall"]
+
+
 def timed_steps(one, iters: int, batch: int, pipeline_s: float) -> dict:
     """Seconds per sample of ``one()`` (a training step) after one warm-up call."""
     one()
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(iters):
         one()
-    return {"pipeline_s": pipeline_s, "step_s": (time.perf_counter() - t0) / (iters * batch)}
+    return {"pipeline_s": pipeline_s, "step_s": (clock() - t0) / (iters * batch)}
 
 
 def heatpose_worker(name: str, batch: int, iters: int) -> dict:
@@ -63,10 +69,10 @@ def heatpose_worker(name: str, batch: int, iters: int) -> dict:
         trainer = Trainer(cfg, DATA, work_dir, stream=open(os.devnull, "w"))
         ds = trainer.train_set
         n = batch * iters
-        t0 = time.perf_counter()
+        t0 = clock()
         for i in range(n):
             ds[i % len(ds)]
-        pipeline = time.perf_counter() - t0
+        pipeline = clock() - t0
         fixed = next(iter(trainer.train_loader))   # one collated batch, as the loop gets it
 
         def one() -> None:      # what Trainer._loop runs per iteration, minus the loader
@@ -100,9 +106,9 @@ def mmpose_worker(name: str, batch: int, iters: int) -> dict:
                              data_prefix=dict(img="train2017/"),
                              pipeline=pipeline or ds_cfg.pipeline))
     n = batch * iters
-    t0 = time.perf_counter()
+    t0 = clock()
     items = [ds[i % len(ds)] for i in range(n)]
-    pipe = time.perf_counter() - t0
+    pipe = clock() - t0
     data = pseudo_collate(items[:batch])
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
 
@@ -113,7 +119,7 @@ def mmpose_worker(name: str, batch: int, iters: int) -> dict:
 
 def run_worker(python: str, which: str, args: argparse.Namespace) -> dict:
     cmd = [python, os.path.abspath(__file__), "--worker", which, "--config", args.config,
-           "--batch", str(args.batch), "--iters", str(args.iters)]
+           "--batch", str(args.batch), "--iters", str(args.iters), "--clock", args.clock]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
@@ -129,11 +135,15 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=sorted(CLOCK), default="wall")
     ap.add_argument("--peer", default=PEER)
     ap.add_argument("--worker", choices=["heatpose", "mmpose"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         import torch
+
+        global clock
+        clock = CLOCK[args.clock]
 
         torch.set_num_threads(args.threads)
         fn = heatpose_worker if args.worker == "heatpose" else mmpose_worker
@@ -155,7 +165,7 @@ def main() -> None:
     e2e = [1 / (med[w]["pipeline_s"] + med[w]["step_s"]) for w in ("heatpose", "mmpose")]
     rows.append(("end to end (1 process)", *e2e))
     print(f"{args.config}, batch {args.batch}, {args.iters} iterations, {args.rounds} rounds "
-          f"(interleaved), {args.threads} threads; samples/s, medians")
+          f"(interleaved), {args.threads} threads, {args.clock} clock; samples/s, medians")
     print("| | heatpose | MMPose | ratio |\n|---|---|---|---|")
     for label, h, m in rows:
         print(f"| {label} | {h:.2f} | {m:.2f} | {h / m:.2f}x |")
