@@ -1,7 +1,6 @@
 """Reading and checking images: BGR uint8 (H, W, 3), as OpenCV and MMPose's LoadImage give."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional, Union
 
@@ -23,7 +22,8 @@ def read_image(path: Union[str, Path], what: str = "") -> np.ndarray:
     undecodable file raises InputError naming it and ``what`` (e.g. the record)."""
     where = f" ({what})" if what else ""
     try:
-        data = np.fromfile(os.fspath(path), dtype=np.uint8)
+        with open(path, "rb", buffering=0) as f:
+            data = np.frombuffer(f.readall(), dtype=np.uint8)
     except FileNotFoundError:
         raise InputError(f"{path}: image not found{where}") from None
     except OSError as exc:

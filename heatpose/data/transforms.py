@@ -295,5 +295,11 @@ def normalize_batch(images: "torch.Tensor", bgr_to_rgb: bool = True) -> "torch.T
 
 
 def hwc_to_chw(image: np.ndarray) -> np.ndarray:
-    """(H, W, C) -> contiguous (C, H, W)."""
+    """(H, W, C) -> contiguous (C, H, W) (uint8 with up to 4 channels: cv2.split into the
+    planes, faster than numpy's strided copy)."""
+    if image.dtype == np.uint8 and image.ndim == 3 and 1 < image.shape[2] <= 4:
+        out = np.empty((image.shape[2],) + image.shape[:2], np.uint8)
+        planes = cv2.split(np.ascontiguousarray(image), list(out))
+        if planes[0].ctypes.data == out.ctypes.data:      # written in place, as asked
+            return out
     return np.ascontiguousarray(image.transpose(2, 0, 1))

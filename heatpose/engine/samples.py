@@ -78,18 +78,21 @@ class SafeSamples(Dataset):
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
+        self._problems: Dict[int, Optional[str]] = {}     # record_problem per index, once
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "dataset":                       # not set yet (unpickling)
+        if name in ("dataset", "_problems"):        # not set yet (unpickling)
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
     def __getitem__(self, index: int) -> Any:
         ds = self.dataset
-        problem = record_problem(ds.records[index], bool(ds.train))
+        if index not in self._problems:             # records do not change: check once
+            self._problems[index] = record_problem(ds.records[index], bool(ds.train))
+        problem = self._problems[index]
         if problem is not None:
             return BadSample(index, describe(ds, index, problem))
         try:
