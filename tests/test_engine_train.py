@@ -137,6 +137,8 @@ def test_resume_mid_epoch_is_exact(tmp_path, data_dir):
     sa, sb = full.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
     assert resumed.optimizer.param_groups[0]["lr"] == full.optimizer.param_groups[0]["lr"]
+    # the CPU update is torch's fused kernel, before and after the resume
+    assert full.optimizer.param_groups[0]["fused"] and resumed.optimizer.param_groups[0]["fused"]
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, data_dir, monkeypatch):
