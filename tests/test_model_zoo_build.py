@@ -77,7 +77,8 @@ def test_dark_384x288_recipes_use_mmpose_default_blur_kernel():
 
 
 def test_config_names_outside_the_recipes_build_with_a_warning():
-    with pytest.warns(InferredSettingsWarning, match="inferred from the name") as record:
+    with pytest.warns(RandomWeightsWarning), \
+            pytest.warns(InferredSettingsWarning, match="inferred from the name") as record:
         model = heatpose.build_model("td-hm_res18_dark-8xb64-210e_coco-384x288.py",
                                      checkpoint=None)
     message = str(next(r.message for r in record if r.category is InferredSettingsWarning))
@@ -86,7 +87,7 @@ def test_config_names_outside_the_recipes_build_with_a_warning():
     assert model.preset is None and model.num_keypoints == 17
     assert codec["input_size"] == [288, 384] and codec["heatmap_size"] == [72, 96]
     assert codec["unbiased"] and codec["blur_kernel_size"] == 11 and model.flip_shift
-    with pytest.warns(InferredSettingsWarning):
+    with pytest.warns(RandomWeightsWarning), pytest.warns(InferredSettingsWarning):
         udp = heatpose.build_model("td-hm_res34_udp-8xb32-210e_crowdpose-256x192")
     assert udp.codec.use_udp and not udp.flip_shift and udp.num_keypoints == 14
     with pytest.raises(CheckpointError, match="no published checkpoint"):
