@@ -171,6 +171,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="the first N images only")
     ap.add_argument("--models", default=MODELS, help="comma-separated zoo names")
     ap.add_argument("--rounds", type=int, default=2, help="timed rounds (after one warm-up)")
+    ap.add_argument("--sequential", action="store_true", help="add a heatpose row with the "
+                    "detector in the main thread (its default threads), between the pose "
+                    "batches: the choice infer's detection in the reader thread replaced")
     ap.add_argument("--threads", type=int, default=2, help="threads on both sides")
     ap.add_argument("--detector-model", type=Path, default=DETECTOR, help="YOLOX ONNX file")
     ap.add_argument("--peer-python", default=os.environ.get("HEATPOSE_PEER_PYTHON",
@@ -179,7 +182,8 @@ def main() -> None:
                     help="folder holding weights_rule.py (default ../shared/reference)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from heatpose.commands.infer import infer_pipeline, run_images
+    import heatpose.commands.infer as infer
+    from heatpose.commands.infer import infer_pipeline, make_pipeline, run_images
     from heatpose.inference.media import expand_images
     from heatpose.inference.pipeline import DET_SCORE_THR
 
@@ -202,6 +206,9 @@ def main() -> None:
                 iargs = infer_args(args.folder, out, ckpt, name, args.detector_model,
                                    args.threads)
                 pipe = infer_pipeline(iargs, "cpu")
+                sides = {"heatpose": pipe}
+                if args.sequential:
+                    sides["heatpose, detection in the main thread"] = make_pipeline(iargs, "cpu")
                 loaded = peer(op="load", pose=name, checkpoint=str(ckpt), threads=args.threads,
                               det_weights=str(tmp / "yolox.npz"), score_thr=DET_SCORE_THR,
                               nms_thr=det_nms)
@@ -210,10 +217,17 @@ def main() -> None:
                 theirs: List[dict] = []
                 for r in range(max(args.rounds, 1) + 1):
                     out.mkdir(exist_ok=True)
-                    s = time.perf_counter()
-                    report = run_images(pipe, files, out, iargs)
-                    t.setdefault("heatpose", []).append(time.perf_counter() - s)
-                    people["heatpose"] = report.people
+                    for side, p in sides.items():
+                        ahead = infer.detects_ahead
+                        if p is not pipe:           # what infer ran before detecting ahead
+                            infer.detects_ahead = lambda _: False
+                        try:
+                            s = time.perf_counter()
+                            report = run_images(p, files, out, iargs)
+                            t.setdefault(side, []).append(time.perf_counter() - s)
+                        finally:
+                            infer.detects_ahead = ahead
+                        people[side] = report.people
                     res = peer(op="folder", files=[str(f) for f in files])
                     t.setdefault("mmpose", []).append(res["s"])
                     theirs = res["images"]
@@ -226,7 +240,7 @@ def main() -> None:
                 med = {k: statistics.median(v[1:]) for k, v in t.items()}
                 print("| | images | persons | s | images/s | persons/s | rounds (s) |")
                 print("|---|---|---|---|---|---|---|")
-                for k in ("heatpose", "mmpose"):
+                for k in [*sides, "mmpose"]:
                     print(f"| {k} | {len(files)} | {people[k]} | {med[k]:.2f} | "
                           f"{len(files) / med[k]:.2f} | {people[k] / med[k]:.2f} | "
                           f"{', '.join(f'{v:.2f}' for v in t[k][1:])} |")
