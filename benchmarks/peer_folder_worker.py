@@ -11,7 +11,7 @@ One JSON command per line on stdin, one JSON line answered on stdout:
   {"op": "load", "pose": CONFIG_NAME, "checkpoint": FILE, "threads": N, "det_weights": NPZ,
    "score_thr": T, "nms_thr": T}                           -> {"det_config": ..., "convs": n}
   {"op": "raw", "canvas": NPY}    -> {"out": NPY written beside it} (Megvii layout, (1, A, 85))
-  {"op": "folder", "files": [...]}  -> {"s": seconds, "images": [{boxes, scores, keypoints,
+  {"op": "folder", "files": [...], "skip_empty": bool}  -> {"s": seconds, "images": [{boxes, scores, keypoints,
                                          keypoint_scores}, ...]}
   {"op": "quit"}
 """
@@ -105,13 +105,17 @@ def raw_outputs(model, canvas):
     return torch.cat(levels, 2).permute(0, 2, 1).numpy()
 
 
-def process_one_image(img, detector, pose_model, bbox_thr, nms_thr):
-    """The demo's process_one_image without the visualizer (det_cat_id 0)."""
+def process_one_image(img, detector, pose_model, bbox_thr, nms_thr, skip_empty=False):
+    """The demo's process_one_image without the visualizer (det_cat_id 0). With no box left,
+    ``inference_topdown`` poses the whole image; ``skip_empty`` leaves that out (the work
+    heatpose does, for a like-for-like row)."""
     det_result = inference_detector(detector, img)
     pred_instance = det_result.pred_instances.cpu().numpy()
     bboxes = np.concatenate((pred_instance.bboxes, pred_instance.scores[:, None]), axis=1)
     bboxes = bboxes[np.logical_and(pred_instance.labels == 0, pred_instance.scores > bbox_thr)]
     bboxes = bboxes[nms(bboxes, nms_thr), :4]
+    if skip_empty and not len(bboxes):
+        return bboxes, None
     pose_results = inference_topdown(pose_model, img, bboxes)
     data_samples = merge_data_samples(pose_results)
     return bboxes, data_samples.get("pred_instances", None)
@@ -151,7 +155,8 @@ def main():
             images = []
             t = time.perf_counter()
             for f in cmd["files"]:
-                images.append(process_one_image(f, detector, pose, **thr))
+                images.append(process_one_image(f, detector, pose, **thr,
+                                                skip_empty=bool(cmd.get("skip_empty"))))
             out = {"s": time.perf_counter() - t, "images": [
                 {"boxes": b.tolist(),
                  "keypoints": [] if p is None else p.keypoints.tolist(),
