@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
 from heatpose.cli import add_device_arg, fraction, positive_float, positive_int
+from heatpose.commands.frame_outputs import Outputs, Report, _keypoint_names
 from heatpose.errors import HeatposeError, InputError
 
 EXAMPLES = """examples:
@@ -103,50 +104,6 @@ def add_draw_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-draw", action="store_true", help="write predictions only")
 
 
-@dataclass
-class Report:
-    """What a run did: counts for the summary, and the skipped inputs (one line each)."""
-
-    unit: str
-    inputs: int = 0
-    done: int = 0
-    people: int = 0
-    skipped: List[str] = field(default_factory=list)
-    skipped_count: int = 0       # inputs skipped: a message may name several video frames
-    nonfinite: int = 0           # frames read whose model outputs were NaN/Inf (skipped)
-    files: List[str] = field(default_factory=list)
-    notes: List[str] = field(default_factory=list)
-
-    def skip(self, message: str, count: int = 1) -> None:
-        self.skipped.append(message)
-        self.skipped_count += count
-        print(f"skipped {message}", file=sys.stderr)
-
-
-@dataclass
-class Outputs:
-    """Where a run's people go: COCO records (``results``, a ResultsFile), per-frame JSON
-    entries (``frames``; None without --per-frame-json) and the counts (``report``)."""
-
-    results: Any
-    frames: Optional[List[dict]]
-    report: Report
-    args: argparse.Namespace
-
-    def keep(self, people: Any, keys: dict, entry: Optional[dict] = None,
-             draw: Optional[Callable[[np.ndarray], Any]] = None) -> None:
-        """One image's (or frame's) people: records with ``keys`` (image_id, file_name,
-        frame), the per-frame entry with ``entry`` (default ``keys``), the drawing handed to
-        ``draw`` (None: not drawn)."""
-        self.results.add(people.to_records(**keys))
-        if self.frames is not None:
-            self.frames.append(_frame_entry(people, **(keys if entry is None else entry)))
-        if draw is not None:
-            draw(_draw(people, self.args))
-        self.report.done += 1
-        self.report.people += len(people)
-
-
 def check_model_args(args: argparse.Namespace) -> Optional[str]:
     """The --onnx file, after checking it goes with the other model options."""
     onnx = getattr(args, "onnx", None)
@@ -197,62 +154,6 @@ def detect_ahead(pipe: Any, items: Iterator[tuple]) -> Iterator[tuple]:
             except HeatposeError as err:
                 image, why = None, f"{path}: {err}"
         yield i, path, image, why, found
-
-
-def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:
-    if people.track_ids is not None:
-        from heatpose.commands.track import draw_options
-        from heatpose.tracking.output import draw_tracks
-
-        return draw_tracks(people.image, people, people.schema, **draw_options(args))
-    return people.draw(kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.line_width,
-                       show_boxes=not args.no_boxes, show_box_scores=args.box_scores,
-                       show_heatmaps=args.heatmaps)
-
-
-def chunk_people(predict: Callable[[], List[Any]], size: int, tracked: bool
-                 ) -> List[Optional[Any]]:
-    """``predict()``'s People for each of ``size`` frames; None for a frame whose keypoints or
-    scores came out non-finite (NaN/Inf). With tracking the whole chunk is lost (its frames
-    count as unseen, as unreadable ones do)."""
-    from heatpose.inference.pipeline import NonFiniteOutput
-
-    try:
-        return list(predict())
-    except NonFiniteOutput as err:
-        if tracked:
-            return [None] * size
-        return [p if p.finite else None for p in err.people]
-
-
-def skip_frames(report: "Report", path: Any, indices: List[int], what: str) -> None:
-    """One skipped line for the frames ``indices`` of the video ``path`` (index ranges)."""
-    from heatpose.inference.media import describe_frames
-
-    if indices:
-        report.skip(f"{path}: {len(indices)} {what}: {describe_frames(indices)}",
-                    count=len(indices))
-
-
-def skip_nonfinite(report: "Report", path: Any, indices: List[int]) -> None:
-    """One skipped line for the frames whose model outputs were NaN/Inf."""
-    skip_frames(report, path, indices, "frame(s) where the model gave non-finite keypoints "
-                "or scores (NaN/Inf)")
-    report.nonfinite += len(indices)
-
-
-def _frame_entry(people: Any, **keys: Any) -> dict:
-    """A per-frame JSON entry: the people with xyxy boxes and (K, 2) keypoints."""
-    instance = people.instance_scores                # computed for all people at once
-    return {**keys, "people": [
-        {"bbox": [float(v) for v in people.boxes[i]], "bbox_score": float(people.box_scores[i]),
-         "score": float(instance[i]),
-         "keypoints": np.asarray(people.keypoints[i], np.float32).tolist(),
-         "keypoint_scores": np.asarray(people.scores[i], np.float32).tolist(),
-         **({"track_id": int(people.track_ids[i])} if people.track_ids is not None else {}),
-         **({"keypoints_visible": people.visibility[i].round(4).tolist()}
-            if people.visibility is not None else {})}
-        for i in range(len(people))]}
 
 
 def _det_boxes(det: Any, image_id: int, image: np.ndarray, name: str, args: argparse.Namespace,
@@ -400,92 +301,6 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     return report
 
 
-def _keypoint_names(pipe: Any) -> List[str]:
-    return list(getattr(pipe.model.output_schema, "keypoint_names", []) or [])
-
-
-def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Report:
-    from heatpose.inference.media import VideoReader, VideoWriter, in_background
-    from heatpose.inference.outputs import ResultsFile, write_json
-    from heatpose.progress import ProgressBar
-
-    reader = VideoReader(path)
-    report = Report("frames", inputs=reader.num_frames)
-    writer = None if args.no_draw else VideoWriter(out / f"{path.stem}_pose.mp4", reader.fps)
-    results = ResultsFile(out / "predictions.json")
-    results.flush()
-    frames: List[dict] = []
-    sink = Outputs(results, frames if args.per_frame_json else None, report, args)
-    progress = ProgressBar(reader.num_frames or None, "frames", enabled=not args.quiet)
-    finished = False
-    nonfinite: List[int] = []
-    tracking = getattr(pipe, "tracking", None)      # frame numbers: gaps = unseen
-    ahead = detects_ahead(args)
-
-    def predict(chunk: List[tuple]) -> List[Any]:
-        frames = [f for _, f, _ in chunk]
-        if tracking is not None:
-            return tracking.indexed([(i, f) for i, f, _ in chunk], args.heatmaps)
-        if ahead:
-            return pipe(frames, bboxes=[b for _, _, (b, _) in chunk],
-                        box_scores=[s for _, _, (_, s) in chunk], return_heatmaps=args.heatmaps)
-        return pipe(frames, return_heatmaps=args.heatmaps)
-
-    def read() -> Iterator[List[tuple]]:        # (index, frame, its boxes or None) chunks
-        for chunk in reader.chunks(FRAMES_PER_STEP):
-            yield [(i, f, pipe.boxes(f, i) if ahead else None) for i, f in chunk]
-
-    try:      # frames are decoded (and detected) ahead in a background thread, overlapping
-        for chunk in in_background(read(), ahead=2):             # the pose network
-            found = chunk_people(lambda: predict(chunk), len(chunk), tracked=tracking is not None)
-            for (index, _, _), people in zip(chunk, found):
-                if people is None:
-                    nonfinite.append(index)
-                    continue
-                sink.keep(people, {"image_id": index, "file_name": path.name, "frame": index},
-                          {"frame": index, "image_id": index,
-                           "time": round(index / reader.fps, 4)},
-                          None if writer is None else writer.write)
-            progress.update(len(chunk))
-        finished = True
-    finally:
-        progress.close()
-        results.close()
-        finish_video(writer, finished, report)
-    report_bad_frames(reader, report)
-    skip_nonfinite(report, path, nonfinite)
-    if not report.done and not report.nonfinite:
-        raise InputError(f"{path}: the video has no readable frames")
-    report.files.insert(0, str(results.path))
-    if args.per_frame_json:
-        write_json(out / "frames.json", {
-            "source": str(path), "fps": reader.fps, "size": list(reader.size),
-            "keypoint_names": _keypoint_names(pipe), "frames": frames})
-        report.files.append(str(out / "frames.json"))
-    return report
-
-
-def finish_video(writer: Any, finished: bool, report: Report) -> None:
-    """Close a drawn video (``finished``) or drop it; the file and its codec go into
-    ``report``."""
-    if writer is None:
-        return
-    written = writer.close() if finished else writer.abort()
-    if written is not None:
-        report.files.append(str(written))
-        report.notes.append(f"video codec: {writer.codec}" +
-                            ("" if writer.codec in ("avc1", "pyav-h264") else
-                             " (no H.264 encoder installed; pip install av for "
-                             "browser-playable H.264)"))
-
-
-def report_bad_frames(reader: Any, report: Report) -> None:
-    """Count a read video's unreadable frames into ``report`` (one line naming the file and
-    the frame index ranges)."""
-    report.inputs = max(report.inputs, report.done + len(reader.bad_frames))
-    skip_frames(report, reader.path, reader.bad_frames, "unreadable frame(s)")
-
-
 def print_summary(report: Report, seconds: float, command: str = "infer") -> None:
     from heatpose.progress import format_duration, format_table
 
@@ -518,6 +333,7 @@ def announce_device(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from heatpose.device import resolve_device
     from heatpose.inference.outputs import make_out_folder
+    from heatpose.commands.infer_video import run_video
     from heatpose.inference.media import expand_images, is_video
 
     start = time.monotonic()

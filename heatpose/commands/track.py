@@ -92,7 +92,8 @@ def track_sequences(pipe: Any, sources: List[Path], out: Path, config: TrackerCo
                     args: argparse.Namespace) -> Any:
     """Track each of ``sources`` (one video, or folders of frames) on its own with ``pipe``;
     results go into ``out`` as the module says, incrementally. Returns infer's Report."""
-    from heatpose.commands.infer import ImageSet, Report, _keypoint_names
+    from heatpose.commands.frame_outputs import Report, _keypoint_names
+    from heatpose.commands.infer import ImageSet
     from heatpose.inference.media import expand_images, is_video
     from heatpose.inference.outputs import ResultsFile, write_json
     from heatpose.tracking.session import TrackingSession
@@ -133,7 +134,7 @@ def track_sequences(pipe: Any, sources: List[Path], out: Path, config: TrackerCo
 
 def _track_video(session: Any, path: Path, out: Path, args: argparse.Namespace, report: Any,
                  results: Any, frames: Optional[List[dict]]) -> None:
-    from heatpose.commands.infer import report_bad_frames
+    from heatpose.commands.infer_video import report_bad_frames
     from heatpose.inference.media import VideoReader, in_background
 
     reader = VideoReader(path)
@@ -175,8 +176,10 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     order (a jump in ``index`` = frames skipped: :meth:`TrackingSession.indexed`); ``keys(index)``
     gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
     file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
-    from heatpose.commands.infer import (FRAMES_PER_STEP, Outputs, _keypoint_names,
-                                         chunk_people, finish_video, skip_nonfinite)
+    from heatpose.commands.frame_outputs import (Outputs, _keypoint_names, chunk_people,
+                                                 skip_nonfinite)
+    from heatpose.commands.infer import FRAMES_PER_STEP
+    from heatpose.commands.infer_video import finish_video
     from heatpose.inference.media import VideoWriter, chunked
     from heatpose.inference.outputs import write_json
     from heatpose.progress import ProgressBar

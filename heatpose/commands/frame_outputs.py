@@ -1,0 +1,114 @@
+"""What infer and track do with each image's (or frame's) people: the run's Report (counts and
+skipped inputs, one line each), the COCO records / per-frame JSON / drawing sinks (Outputs),
+and the one-line reports of skipped frames (unreadable, or non-finite model outputs)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional
+
+import numpy as np
+
+@dataclass
+class Report:
+    """What a run did: counts for the summary, and the skipped inputs (one line each)."""
+
+    unit: str
+    inputs: int = 0
+    done: int = 0
+    people: int = 0
+    skipped: List[str] = field(default_factory=list)
+    skipped_count: int = 0       # inputs skipped: a message may name several video frames
+    nonfinite: int = 0           # frames read whose model outputs were NaN/Inf (skipped)
+    files: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def skip(self, message: str, count: int = 1) -> None:
+        self.skipped.append(message)
+        self.skipped_count += count
+        print(f"skipped {message}", file=sys.stderr)
+
+
+@dataclass
+class Outputs:
+    """Where a run's people go: COCO records (``results``, a ResultsFile), per-frame JSON
+    entries (``frames``; None without --per-frame-json) and the counts (``report``)."""
+
+    results: Any
+    frames: Optional[List[dict]]
+    report: Report
+    args: argparse.Namespace
+
+    def keep(self, people: Any, keys: dict, entry: Optional[dict] = None,
+             draw: Optional[Callable[[np.ndarray], Any]] = None) -> None:
+        """One image's (or frame's) people: records with ``keys`` (image_id, file_name,
+        frame), the per-frame entry with ``entry`` (default ``keys``), the drawing handed to
+        ``draw`` (None: not drawn)."""
+        self.results.add(people.to_records(**keys))
+        if self.frames is not None:
+            self.frames.append(_frame_entry(people, **(keys if entry is None else entry)))
+        if draw is not None:
+            draw(_draw(people, self.args))
+        self.report.done += 1
+        self.report.people += len(people)
+
+
+def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:
+    if people.track_ids is not None:
+        from heatpose.commands.track import draw_options
+        from heatpose.tracking.output import draw_tracks
+
+        return draw_tracks(people.image, people, people.schema, **draw_options(args))
+    return people.draw(kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.line_width,
+                       show_boxes=not args.no_boxes, show_box_scores=args.box_scores,
+                       show_heatmaps=args.heatmaps)
+
+
+def chunk_people(predict: Callable[[], List[Any]], size: int, tracked: bool
+                 ) -> List[Optional[Any]]:
+    """``predict()``'s People for each of ``size`` frames; None for a frame whose keypoints or
+    scores came out non-finite (NaN/Inf). With tracking the whole chunk is lost (its frames
+    count as unseen, as unreadable ones do)."""
+    from heatpose.inference.pipeline import NonFiniteOutput
+
+    try:
+        return list(predict())
+    except NonFiniteOutput as err:
+        if tracked:
+            return [None] * size
+        return [p if p.finite else None for p in err.people]
+
+
+def skip_frames(report: "Report", path: Any, indices: List[int], what: str) -> None:
+    """One skipped line for the frames ``indices`` of the video ``path`` (index ranges)."""
+    from heatpose.inference.media import describe_frames
+
+    if indices:
+        report.skip(f"{path}: {len(indices)} {what}: {describe_frames(indices)}",
+                    count=len(indices))
+
+
+def skip_nonfinite(report: "Report", path: Any, indices: List[int]) -> None:
+    """One skipped line for the frames whose model outputs were NaN/Inf."""
+    skip_frames(report, path, indices, "frame(s) where the model gave non-finite keypoints "
+                "or scores (NaN/Inf)")
+    report.nonfinite += len(indices)
+
+
+def _frame_entry(people: Any, **keys: Any) -> dict:
+    """A per-frame JSON entry: the people with xyxy boxes and (K, 2) keypoints."""
+    instance = people.instance_scores                # computed for all people at once
+    return {**keys, "people": [
+        {"bbox": [float(v) for v in people.boxes[i]], "bbox_score": float(people.box_scores[i]),
+         "score": float(instance[i]),
+         "keypoints": np.asarray(people.keypoints[i], np.float32).tolist(),
+         "keypoint_scores": np.asarray(people.scores[i], np.float32).tolist(),
+         **({"track_id": int(people.track_ids[i])} if people.track_ids is not None else {}),
+         **({"keypoints_visible": people.visibility[i].round(4).tolist()}
+            if people.visibility is not None else {})}
+        for i in range(len(people))]}
+
+
+def _keypoint_names(pipe: Any) -> List[str]:
+    return list(getattr(pipe.model.output_schema, "keypoint_names", []) or [])
