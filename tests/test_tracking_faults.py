@@ -20,15 +20,16 @@ from heatpose.tracking.tracker import pose_box
 CLIP = "mmpose_tests/posetrack18/videos/000001_mpiinew_test"
 
 
-def _damaged_mjpg(path, frames=12, bad=(5, 6, 7)):
-    """An MJPG .avi of one still image, repeated; the JPEGs of the ``bad`` frames are
-    destroyed (their first 600 bytes zeroed), so that OpenCV cannot decode exactly those."""
+def _damaged_mjpg(path, frames=12, bad=(5, 6, 7), black=()):
+    """An MJPG .avi of one still image, repeated (the ``black`` frames all black instead); the
+    JPEGs of the ``bad`` frames are destroyed (their first 600 bytes zeroed), so that OpenCV
+    cannot decode exactly those."""
     y, x = np.mgrid[0:64, 0:96]
     image = np.stack([x * 2, y * 3, (x + y) % 256], 2).astype(np.uint8)
     cv2.circle(image, (48, 32), 14, (255, 255, 255), -1)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
-    for _ in range(frames):
-        writer.write(image)
+    for i in range(frames):
+        writer.write(np.zeros_like(image) if i in black else image)
     writer.release()
     data = bytearray(path.read_bytes())
     starts, pos = [], data.find(b"\xff\xd8")
@@ -137,6 +138,38 @@ def test_track_and_infer_track_write_the_same_results(tiny_checkpoint, data_dir,
     b = json.loads((tmp_path / "i" / "predictions.json").read_text())
     assert {"image_id", "frame", "file_name", "track_id"} <= set(a[0])
     assert _same_records(a, b)
+
+
+@pytest.mark.parametrize("command", [["track"], ["infer", "--track"]])
+def test_frames_with_nan_poses_are_skipped_alone(command, tiny_checkpoint, tmp_path, capsys,
+                                                 monkeypatch):
+    """A model giving NaN for two frames of a chunk (of 8): only those are skipped and named;
+    the chunk's other frames are tracked, and the results are those of a video whose same two
+    frames are unreadable (both count as frames in which no one was seen)."""
+    from heatpose.models.estimator import TopdownPredictor
+
+    predict = TopdownPredictor.predict_crops
+
+    def nan_for_black(self, crops, *args, **kwargs):     # black crops: NaN keypoints
+        result = predict(self, crops, *args, **kwargs)
+        result.keypoints[crops.reshape(len(crops), -1).max(1) < 16] = np.nan
+        return result
+
+    def run(video, out):
+        argv = [*command, video, "--checkpoint", tiny_checkpoint, "--whole-image", "--flow",
+                "none", "--device", "cpu", "--quiet", "--no-flip", "--no-draw", "--out", out]
+        assert main(list(map(str, argv))) == 1
+        return capsys.readouterr().err, json.loads((out / "predictions.json").read_text())
+
+    monkeypatch.setattr(TopdownPredictor, "predict_crops", nan_for_black)
+    err, recs = run(_damaged_mjpg(tmp_path / "nan.avi", bad=(), black=(5, 6)), tmp_path / "n")
+    assert "nan.avi: 2 frame(s) where the model gave non-finite keypoints or scores (NaN/Inf): " \
+           "5-6" in err and "2 frame(s) skipped" in err and "Traceback" not in err
+    assert sorted({r["frame"] for r in recs}) == [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
+    assert all(np.isfinite(r["keypoints"]).all() for r in recs)
+    err, unreadable = run(_damaged_mjpg(tmp_path / "nan.avi", bad=(5, 6)), tmp_path / "u")
+    assert "nan.avi: 2 unreadable frame(s): 5-6" in err
+    assert _same_records(recs, unreadable)
 
 
 def _same_records(a, b):

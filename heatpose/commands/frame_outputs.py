@@ -65,18 +65,15 @@ def _draw(people: Any, args: argparse.Namespace) -> np.ndarray:
                        show_heatmaps=args.heatmaps)
 
 
-def chunk_people(predict: Callable[[], List[Any]], size: int, tracked: bool
-                 ) -> List[Optional[Any]]:
-    """``predict()``'s People for each of ``size`` frames; None for a frame whose keypoints or
-    scores came out non-finite (NaN/Inf). With tracking the whole chunk is lost (its frames
-    count as unseen, as unreadable ones do)."""
+def chunk_people(predict: Callable[[], List[Any]]) -> List[Optional[Any]]:
+    """``predict()``'s People for each frame of a chunk; None for a frame whose keypoints or
+    scores came out non-finite (NaN/Inf). With tracking such a frame counts as unseen (as an
+    unreadable one does) and the chunk's other frames are tracked."""
     from heatpose.inference.pipeline import NonFiniteOutput
 
     try:
         return list(predict())
     except NonFiniteOutput as err:
-        if tracked:
-            return [None] * size
         return [p if p.finite else None for p in err.people]
 
 

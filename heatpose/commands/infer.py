@@ -240,9 +240,7 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     def predicted(batch: List[tuple]) -> None:
         try:
             found = predict(batch)
-        except NonFiniteOutput as err:
-            if tracking is not None:
-                return isolate(batch, err)
+        except NonFiniteOutput as err:    # (tracked: the bad images count as unseen)
             found = err.people            # every image's people: keep() skips the bad ones
         except HeatposeError as err:
             return isolate(batch, err)

@@ -44,7 +44,7 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
 
     try:      # frames are decoded (and detected) ahead in a background thread, overlapping
         for chunk in in_background(read(), ahead=2):             # the pose network
-            found = chunk_people(lambda: predict(chunk), len(chunk), tracked=tracking is not None)
+            found = chunk_people(lambda: predict(chunk))
             for (index, _, _), people in zip(chunk, found):
                 if people is None:
                     nonfinite.append(index)

@@ -8,10 +8,11 @@ file per sequence (OUT/posetrack/SEQUENCE.json, what heatpose eval --posetrack r
 drawn video per sequence (SEQUENCE_track.mp4: a colour and an id per track); with
 --per-frame-json also OUT/frames.json (people grouped per frame).
 
-Frames that cannot be read (a damaged stretch of video, a broken image) are skipped and named.
-The frames after them continue the tracks: each skipped frame counts as a frame in which no
-one was seen (a track ends after --max-age of them in a row), and no box is carried over the
-gap by the flow. Every good result is written; the exit status is then 1 with a count.
+Frames that cannot be read (a damaged stretch of video, a broken image) are skipped and named,
+and so are frames where the model gives non-finite (NaN/Inf) poses. The frames after them
+continue the tracks: each skipped frame counts as a frame in which no one was seen (a track
+ends after --max-age of them in a row), and no box is carried over the gap by the flow. Every
+good result is written; the exit status is then 1 with a count.
 """
 from __future__ import annotations
 
@@ -139,7 +140,7 @@ def _track_video(session: Any, path: Path, out: Path, args: argparse.Namespace, 
 
     reader = VideoReader(path)
     report.inputs += reader.num_frames
-    _track_frames(session, path.stem, in_background(reader, ahead=16), reader.num_frames,
+    _track_frames(session, path, in_background(reader, ahead=16), reader.num_frames,
                   lambda i: {"image_id": i, "file_name": path.name, "frame": i},
                   lambda i: f"{path.stem}/{i:06d}.jpg", reader.fps, out, args, report,
                   results, frames)
@@ -161,18 +162,19 @@ def _track_folder(session: Any, source: Path, files: List[Path], inputs: Any, of
             yield i, image
 
     report.inputs += len(files)
-    _track_frames(session, source.name, readable(), len(files),
+    _track_frames(session, source, readable(), len(files),
                   lambda i: {"image_id": inputs.ids[offset + i],
                              "file_name": inputs.names[offset + i], "frame": i},
                   lambda i: f"{source.name}/{files[i].name}", args.fps, out, args, report,
                   results, frames)
 
 
-def _track_frames(session: Any, name: str, readable: Frames, total: int,
+def _track_frames(session: Any, source: Path, readable: Frames, total: int,
                   keys: Callable[[int], dict], posetrack_name: Callable[[int], str], fps: float,
                   out: Path, args: argparse.Namespace, report: Any, results: Any,
                   frames: Optional[List[dict]]) -> None:
-    """Track one sequence: ``readable`` yields ``(index, image)`` of its readable frames in
+    """Track one sequence (``source``: the video file or the folder of frames, named in
+    skipped lines): ``readable`` yields ``(index, image)`` of its readable frames in
     order (a jump in ``index`` = frames skipped: :meth:`TrackingSession.indexed`); ``keys(index)``
     gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
     file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
@@ -186,6 +188,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     from heatpose.tracking.output import posetrack_video
 
     schema = session.pipe.model.output_schema
+    name = source.stem if source.is_file() else source.name
     writer = None if args.no_draw else VideoWriter(out / f"{name}_track.mp4", fps)
     tracked: Dict[int, Any] = {}
     progress = ProgressBar(total or None, f"{name} frames", enabled=not args.quiet)
@@ -193,7 +196,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
     nonfinite: List[int] = []             # frames whose outputs were NaN/Inf: skipped
 
     def process(chunk: List[Tuple[int, np.ndarray]]) -> None:
-        found = chunk_people(lambda: session.indexed(chunk), len(chunk), tracked=True)
+        found = chunk_people(lambda: session.indexed(chunk))
         for (index, _), people in zip(chunk, found):
             if people is None:
                 nonfinite.append(index)
@@ -209,7 +212,7 @@ def _track_frames(session: Any, name: str, readable: Frames, total: int,
         finished = True
     finally:
         progress.close()
-        skip_nonfinite(report, name, nonfinite)
+        skip_nonfinite(report, source, nonfinite)
         finish_video(writer, finished, report)
         if tracked:                                 # skipped frames: listed without people
             count = max(total, max(tracked) + 1)

@@ -1,6 +1,9 @@
 """Tracking with a :class:`~heatpose.inference.pipeline.Pipeline`: detector boxes of a chunk of
 frames go through the pose network together (as ``heatpose infer`` batches them); then, frame
-by frame, the propagated boxes that survive box NMS are estimated and ids assigned."""
+by frame, the propagated boxes that survive box NMS are estimated and ids assigned. A frame
+whose poses come out non-finite (NaN/Inf) counts as a frame in which no one was seen; the
+others of its chunk are tracked, and the call then raises
+:class:`~heatpose.inference.pipeline.NonFiniteOutput` with every frame's People."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -51,7 +54,9 @@ class TrackingSession:
 
     def __call__(self, images: Union[Frame, Sequence[Frame]],
                  return_heatmaps: bool = False) -> Union[Any, List[Any]]:
-        """The next frame (array or path) -> its People; a list of frames -> a list."""
+        """The next frame (array or path) -> its People; a list of frames -> a list. Raises
+        NonFiniteOutput (every frame's People, the good ones tracked) when the model's outputs
+        for some frames are NaN/Inf (those count as frames in which no one was seen)."""
         from heatpose.data.images import read_image
 
         single = isinstance(images, (str, Path)) or (isinstance(images, np.ndarray)
@@ -65,14 +70,26 @@ class TrackingSession:
                 return_heatmaps: bool = False) -> List[Any]:
         """People of ``(index, image)`` pairs of one video, in order (index: the frame's number
         from 0 since the start or the last :meth:`reset`). Frames missing between the indices
-        (unreadable) count as frames in which no track was seen (:meth:`skip`)."""
+        (unreadable) count as frames in which no track was seen (:meth:`skip`), as do frames
+        with non-finite poses (then NonFiniteOutput is raised at the end, with every frame's
+        People)."""
+        from heatpose.inference.pipeline import NonFiniteOutput
+
         out: List[Any] = []
+        bad: List[int] = []
         start = 0
         for j in range(1, len(frames) + 1):       # runs of consecutive frames
             if j == len(frames) or frames[j][0] != frames[j - 1][0] + 1:
                 self.skip(frames[start][0] - (self.tracker.frame + 1))
-                out += self._chunk([im for _, im in frames[start:j]], return_heatmaps)
+                try:
+                    found = self._chunk([im for _, im in frames[start:j]], return_heatmaps)
+                except NonFiniteOutput as err:    # the other frames of the run are tracked
+                    found = err.people
+                    bad += [len(out) + b for b in err.bad]
+                out += found
                 start = j
+        if bad:
+            raise NonFiniteOutput(out, bad)
         return out
 
     def skip(self, frames: int) -> None:
@@ -85,22 +102,45 @@ class TrackingSession:
         self.tracker = PoseTracker(self.tracker.sigmas, self.tracker.config)
 
     def _chunk(self, frames: List[np.ndarray], return_heatmaps: bool) -> List[Any]:
+        from heatpose.inference.pipeline import NonFiniteOutput
+
         dets = [self.pipe.boxes(im, i) for i, im in enumerate(frames)]
         thr = self.config.det_thr
-        det_people = self.pipe(frames, bboxes=[b[s >= thr] for b, s in dets],
-                               box_scores=[s[s >= thr] for _, s in dets],
-                               return_heatmaps=return_heatmaps)
-        return [self._frame(im, people, return_heatmaps)
-                for im, people in zip(frames, det_people)]
+        try:
+            det_people = self.pipe(frames, bboxes=[b[s >= thr] for b, s in dets],
+                                   box_scores=[s[s >= thr] for _, s in dets],
+                                   return_heatmaps=return_heatmaps)
+        except NonFiniteOutput as err:            # every frame's People: the bad ones skip
+            det_people = err.people
+        out = [self._frame(im, people, return_heatmaps)
+               for im, people in zip(frames, det_people)]
+        bad = [j for j, people in enumerate(out) if not people.finite]
+        if bad:
+            raise NonFiniteOutput(out, bad)
+        return out
 
     def _frame(self, image: np.ndarray, det: Any, return_heatmaps: bool) -> Any:
+        """The tracked People of one frame; a frame with non-finite poses (returned as they
+        are, without ids) counts as a frame in which no one was seen."""
+        from heatpose.inference.pipeline import NonFiniteOutput
+
+        if not det.finite:
+            self.skip(1)
+            return det
         prop_boxes, prop_scores = self.tracker.proposals(image)
         keep_det, keep_prop = self.tracker.unify(det.boxes, det.box_scores, prop_boxes,
                                                  prop_scores)
         people = det.select(keep_det)
         if len(keep_prop):
-            extra = self.pipe(image, bboxes=prop_boxes[keep_prop],
-                              box_scores=prop_scores[keep_prop], return_heatmaps=return_heatmaps)
+            try:
+                extra = self.pipe(image, bboxes=prop_boxes[keep_prop],
+                                  box_scores=prop_scores[keep_prop],
+                                  return_heatmaps=return_heatmaps)
+            except NonFiniteOutput as err:        # the frame started: no one seen in it
+                k = len(self.tracker.sigmas)
+                self.tracker.update(np.zeros((0, k, 2)), np.zeros((0, k)), np.zeros((0, 4)),
+                                    np.zeros(0))
+                return concat_people(people, err.people[0])
             people = concat_people(people, extra)
         people.track_ids = self.tracker.update(people.keypoints, people.scores, people.boxes,
                                                people.box_scores)
