@@ -16,9 +16,7 @@ One JSON command per line on stdin, one JSON line answered on stdout:
   {"op": "quit"}
 """
 import glob
-import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -32,6 +30,7 @@ from mmpose.apis import inference_topdown, init_model
 from mmpose.evaluation.functional import nms
 from mmpose.structures import merge_data_samples
 from mmpose.utils import adapt_mmdet_pipeline
+from peer_worker import serve
 
 POSE_CONFIGS = os.path.join(os.path.dirname(mmpose.__file__), ".mim", "configs")
 DET_CONFIG = os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", "yolox",
@@ -122,16 +121,10 @@ def process_one_image(img, detector, pose_model, bbox_thr, nms_thr, skip_empty=F
 
 
 def main():
-    reply = sys.stdout
-    sys.stdout = sys.stderr              # MMPose's own prints must not mix with the replies
-    detector = pose = None
-    thr = {}
-    for line in sys.stdin:
-        cmd = json.loads(line)
+    state = {}
+
+    def handle(cmd):
         op = cmd["op"]
-        out = {}
-        if op == "quit":
-            break
         if op == "load":
             torch.set_num_threads(int(cmd["threads"]))
             cfg = Config.fromfile(DET_CONFIG)
@@ -143,27 +136,30 @@ def main():
             detector.eval()
             pose_cfg = glob.glob(os.path.join(POSE_CONFIGS, "**", cmd["pose"] + ".py"),
                                  recursive=True)
-            pose = init_model(pose_cfg[0], checkpoint=cmd["checkpoint"], device="cpu")
-            thr = {"bbox_thr": cmd["score_thr"], "nms_thr": cmd["nms_thr"]}
-            out = {"det_config": os.path.basename(DET_CONFIG), "convs": n}
-        elif op == "raw":
-            res = raw_outputs(detector, np.load(cmd["canvas"]))
+            state.update(detector=detector, pose=init_model(
+                pose_cfg[0], checkpoint=cmd["checkpoint"], device="cpu"),
+                thr={"bbox_thr": cmd["score_thr"], "nms_thr": cmd["nms_thr"]})
+            return {"det_config": os.path.basename(DET_CONFIG), "convs": n}
+        if op == "raw":
+            res = raw_outputs(state["detector"], np.load(cmd["canvas"]))
             path = cmd["canvas"][:-4] + "_mmdet.npy"
             np.save(path, res)
-            out = {"out": path}
-        elif op == "folder":
+            return {"out": path}
+        if op == "folder":
             images = []
             t = time.perf_counter()
             for f in cmd["files"]:
-                images.append(process_one_image(f, detector, pose, **thr,
+                images.append(process_one_image(f, state["detector"], state["pose"],
+                                                **state["thr"],
                                                 skip_empty=bool(cmd.get("skip_empty"))))
-            out = {"s": time.perf_counter() - t, "images": [
+            return {"s": time.perf_counter() - t, "images": [
                 {"boxes": b.tolist(),
                  "keypoints": [] if p is None else p.keypoints.tolist(),
                  "keypoint_scores": [] if p is None else p.keypoint_scores.tolist()}
                 for b, p in images]}
-        reply.write(json.dumps(out) + "\n")
-        reply.flush()
+        return {}
+
+    serve(handle)
 
 
 if __name__ == "__main__":

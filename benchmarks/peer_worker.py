@@ -22,43 +22,53 @@ from mmpose.apis import inference_topdown, init_model
 CONFIGS = os.path.join(os.path.dirname(mmpose.__file__), ".mim", "configs")
 
 
-def main():
+def serve(handle):
+    """Answer each JSON command line on stdin with one JSON line ``handle(cmd)`` on stdout,
+    until ``{"op": "quit"}``. MMPose's own prints go to stderr, apart from the replies."""
     reply = sys.stdout
-    sys.stdout = sys.stderr              # MMPose's own prints must not mix with the replies
-    model = None
+    sys.stdout = sys.stderr
     for line in sys.stdin:
         cmd = json.loads(line)
-        op = cmd["op"]
-        out = {}
-        if op == "quit":
+        if cmd["op"] == "quit":
             break
+        reply.write(json.dumps(handle(cmd)) + "\n")
+        reply.flush()
+
+
+def main():
+    state = {}
+
+    def handle(cmd):
+        op = cmd["op"]
+        model = state.get("model")
         if op == "load":
             torch.set_num_threads(int(cmd["threads"]))
             cfg = glob.glob(os.path.join(CONFIGS, "**", cmd["name"] + ".py"), recursive=True)
-            model = init_model(cfg[0], checkpoint=cmd["checkpoint"], device="cpu")
-            out = {"config": os.path.relpath(cfg[0], CONFIGS)}
-        elif op == "e2e":
+            state["model"] = init_model(cfg[0], checkpoint=cmd["checkpoint"], device="cpu")
+            return {"config": os.path.relpath(cfg[0], CONFIGS)}
+        if op == "e2e":
             boxes = np.load(cmd["boxes"])[:cmd["n"]]
             t = time.perf_counter()
             res = inference_topdown(model, cmd["image"], bboxes=boxes, bbox_format="xyxy")
-            out = {"s": time.perf_counter() - t, "keypoints": np.concatenate(
+            return {"s": time.perf_counter() - t, "keypoints": np.concatenate(
                 [r.pred_instances.keypoints for r in res]).tolist()}
-        elif op == "forward":
+        if op == "forward":
             w, h = model.cfg.codec["input_size"]
             x = torch.from_numpy(np.random.default_rng(0).standard_normal(
                 (cmd["batch"], 3, h, w)).astype(np.float32))
             with torch.no_grad():
                 t = time.perf_counter()
                 model(x, None, mode="tensor")
-                out = {"s": time.perf_counter() - t}
-        elif op == "gemm":
+                return {"s": time.perf_counter() - t}
+        if op == "gemm":
             a, b = torch.randn(cmd["size"], cmd["size"]), torch.randn(cmd["size"], cmd["size"])
             a @ b
             t = time.perf_counter()
             a @ b
-            out = {"s": time.perf_counter() - t}
-        reply.write(json.dumps(out) + "\n")
-        reply.flush()
+            return {"s": time.perf_counter() - t}
+        return {}
+
+    serve(handle)
 
 
 if __name__ == "__main__":
