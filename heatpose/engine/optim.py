@@ -53,6 +53,24 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, batch_per_process: int,
     raise ConfigError(f"optim.type = {cfg.type!r}: supported optimizers are Adam, AdamW, SGD")
 
 
+# the settings of a param group that choose torch's implementation, not the update's formula
+IMPLEMENTATION_KEYS = ("fused", "foreach")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)`` keeping the implementation :func:`build_optimizer`
+    chose for this device (:data:`IMPLEMENTATION_KEYS`): torch otherwise takes the saved
+    groups' values, so a checkpoint written before the CPU update was fused (or on a GPU)
+    would resume with the slow loop, and a CPU checkpoint would make a GPU run fused."""
+    saved = state.get("param_groups") if isinstance(state, dict) else None
+    if isinstance(saved, list) and len(saved) == len(optimizer.param_groups):
+        mine = [{k: g[k] for k in IMPLEMENTATION_KEYS if k in g}
+                for g in optimizer.param_groups]
+        state = dict(state, param_groups=[dict(s, **m) if isinstance(s, dict) else s
+                                          for s, m in zip(saved, mine)])
+    optimizer.load_state_dict(state)
+
+
 class WarmupMultiStepLR:
     """Linear warm-up per iteration, then step decay per epoch (see module docstring).
 

@@ -43,7 +43,7 @@ from heatpose.engine.interrupt import StopFlag
 from heatpose.engine.logging import TrainLogger, train_summary
 from heatpose.engine.model import (TrainStep, build_training_model, load_config_schema,
                                    training_model_name, unpack_batch)
-from heatpose.engine.optim import build_optimizer, build_scheduler
+from heatpose.engine.optim import build_optimizer, build_scheduler, load_optimizer_state
 from heatpose.engine.samples import SafeSamples, SkipCounter, collate_skipping
 from heatpose.engine.state import (Progress, read_training_state, rng_state, seed_everything,
                                    set_rng_state)
@@ -181,7 +181,7 @@ class Trainer:
         payload = read_training_state(path)
         load_state_dict_checked(self.model, payload["state_dict"], source=str(path))
         try:
-            self.optimizer.load_state_dict(payload["optimizer"])
+            load_optimizer_state(self.optimizer, payload["optimizer"])
         except (ValueError, KeyError) as exc:
             raise CheckpointError(f"{path}: optimizer state does not fit this model ({exc})")
         self.scheduler.load_state_dict(payload["scheduler"])
