@@ -134,3 +134,17 @@ def test_checkpoints_keep_the_output_keypoints(model, image, tmp_path):
     meta["output_keypoint_indices"] = [0, 19]
     with pytest.raises(CheckpointError, match=r"output_keypoint_indices \[0, 19\]"):
         model_from_checkpoint(state, meta, path)
+
+
+@pytest.mark.parametrize("bad", ["0123", [0.5, 1.7], [True, False], 3])
+def test_checkpoint_output_keypoints_must_be_integers(bad, model, tmp_path):
+    """A stray value in a checkpoint's metadata is one error line, never read as other
+    keypoints (the string '0123' as [0, 1, 2, 3], 1.7 as 1, True as 1)."""
+    from heatpose.models.build import model_from_checkpoint
+    from heatpose.models.checkpoints import read_checkpoint
+
+    path = save_model(model, tmp_path / "tiny.pth")
+    state, meta = read_checkpoint(path)
+    meta["output_keypoint_indices"] = bad
+    with pytest.raises(CheckpointError, match="expected a list of keypoint indices"):
+        model_from_checkpoint(state, meta, path)

@@ -95,10 +95,12 @@ def check_output_indices(indices: Optional[Sequence[int]], num_keypoints: int,
     stays None: every keypoint is an output); ValueError naming ``source`` otherwise."""
     if indices is None:
         return None
-    try:
-        out = [int(i) for i in indices]
-    except (TypeError, ValueError):
-        raise ValueError(f"{source} {indices!r}: expected a list of keypoint indices") from None
+    whole = lambda i: isinstance(i, (int, np.integer)) and not isinstance(i, bool)  # noqa: E731
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, (Sequence, np.ndarray)) \
+            or not all(whole(i) for i in indices):      # no '0123', 1.7 or True read as ints
+        raise ValueError(f"{source} {indices!r}: expected a list of keypoint indices "
+                         "(integers)")
+    out = [int(i) for i in indices]
     if not out or not all(0 <= i < num_keypoints for i in out):
         raise ValueError(f"{source} {out}: each must be one of the {num_keypoints} network "
                          f"keypoints (0..{num_keypoints - 1})")
