@@ -4,6 +4,7 @@ frames, and write no NaN; the library call raises with every image's people atta
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -51,3 +52,24 @@ def test_pipeline_raises_with_every_images_people(nan_checkpoint, tiny_checkpoin
     assert caught.value.bad == [0, 1] and not caught.value.people[0].finite
     good = Pipeline(checkpoint=tiny_checkpoint, detector="whole-image", device="cpu")(image)
     assert good.finite and len(good) == 1
+
+
+@pytest.mark.parametrize("command", ["infer", "track"])
+def test_skipped_nan_frames_count_as_inputs(command, nan_checkpoint, data_dir, tmp_path, capsys,
+                                            monkeypatch):
+    """A video whose container gives no frame count: the summary's 'frames done D of N' counts
+    the frames skipped for NaN outputs among the N read (as it counts unreadable ones)."""
+    from heatpose.inference.media import VideoReader
+
+    init = VideoReader.__init__
+
+    def no_count(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.num_frames = 0
+
+    monkeypatch.setattr(VideoReader, "__init__", no_count)
+    code = main([command, str(data_dir / VIDEO), "--checkpoint", str(nan_checkpoint),
+                 "--whole-image", "--no-draw", "--quiet", "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 1 and LINE in captured.err
+    assert re.search(r"frames done\s+0 of 5\b", captured.out), captured.out

@@ -59,8 +59,8 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
         progress.close()
         results.close()
         finish_video(writer, finished, report)
-    report_bad_frames(reader, report)
     skip_nonfinite(report, path, nonfinite)
+    report_bad_frames(reader, report)
     if not report.done and not report.nonfinite:
         raise InputError(f"{path}: the video has no readable frames")
     report.files.insert(0, str(results.path))
@@ -88,6 +88,7 @@ def finish_video(writer: Any, finished: bool, report: Report) -> None:
 
 def report_bad_frames(reader: Any, report: Report) -> None:
     """Count a read video's unreadable frames into ``report`` (one line naming the file and
-    the frame index ranges)."""
-    report.inputs = max(report.inputs, report.done + len(reader.bad_frames))
+    the frame index ranges); the frames read are at least those done, skipped for non-finite
+    outputs (counted before) and unreadable (a container may give no frame count)."""
+    report.inputs = max(report.inputs, report.done + report.nonfinite + len(reader.bad_frames))
     skip_frames(report, reader.path, reader.bad_frames, "unreadable frame(s)")
