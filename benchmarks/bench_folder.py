@@ -99,8 +99,8 @@ def match(a: np.ndarray, b: np.ndarray) -> List[Tuple[int, int]]:
     return pairs
 
 
-def infer_args(folder: Path, out: Path, ckpt: Path, name: str, detector: Path,
-               threads: int) -> argparse.Namespace:
+def infer_args(folder: Path, out: Path, ckpt: Path, name: str,
+               detector: Path) -> argparse.Namespace:
     from heatpose.cli import build_parser
 
     return build_parser("infer").parse_args([
@@ -204,8 +204,7 @@ def main() -> None:
                 torch.save({"state_dict": heatpose_model(name, args.rule_dir).state_dict(),
                             "meta": {}}, ckpt)
                 out = tmp / "out"
-                iargs = infer_args(args.folder, out, ckpt, name, args.detector_model,
-                                   args.threads)
+                iargs = infer_args(args.folder, out, ckpt, name, args.detector_model)
                 pipe = infer_pipeline(iargs, "cpu")
                 sides = {"heatpose": pipe}
                 if args.sequential:
