@@ -142,3 +142,27 @@ def test_udp_combined_recipe_trains_with_combined_target_loss():
         "model.deconv_out_channels=[16,16,16]", "model.pretrained_backbone=null"])
     assert msra.model.loss == "KeypointMSELoss"
     assert isinstance(build_training_model(msra.model).head.loss_module, KeypointMSELoss)
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda c: setattr(c.data.augment, "coarse_dropout", True)
+     or setattr(c.data.augment, "coarse_dropout_width", (8, 500)), "coarse_dropout_width"),
+    (lambda c: setattr(c.data.augment, "grid_dropout", True)
+     or setattr(c.data.augment, "grid_dropout_unit_size", (4, 400)), "grid_dropout_unit_size"),
+    (lambda c: setattr(c.data.augment, "photometric_contrast_range", (1.5, 0.5)),
+     "photometric_contrast_range"),
+    (lambda c: setattr(c.data, "val_bbox_score_thr", -0.5), "val_bbox_score_thr"),
+    (lambda c: setattr(c.data, "extra_train_sets",
+                       [{"dataset": "coco", "ann_file": "a.json", "sample_interval": 0}]),
+     "sample_interval"),
+])
+def test_a_config_built_in_python_is_checked_before_training(change, key, tmp_path):
+    """The Trainer checks every section of a config that never went through a file or --set
+    (one ConfigError line, not every sample failing in the loader)."""
+    from heatpose.engine.config import TrainConfig
+    from heatpose.engine.trainer import Trainer
+
+    cfg = TrainConfig()
+    change(cfg)
+    with pytest.raises(ConfigError, match=key):
+        Trainer(cfg, tmp_path / "no_data", tmp_path / "work")

@@ -15,7 +15,7 @@ The config lives in small modules, re-exported here (import from ``heatpose.engi
 from __future__ import annotations
 
 from heatpose.engine.config_build import build_section, section_hints, unknown_key_message
-from heatpose.engine.config_checks import check_codec, check_settings
+from heatpose.engine.config_checks import check_codec, check_config, check_settings
 from heatpose.engine.config_files import dump_config, is_config_file, load_config, save_config
 from heatpose.engine.config_overrides import apply_overrides, known_keys, parse_value
 from heatpose.engine.config_sections import (LOSSES, AugmentConfig, ConfigError, DataConfig,
@@ -24,6 +24,6 @@ from heatpose.engine.config_sections import (LOSSES, AugmentConfig, ConfigError,
 
 __all__ = ["AugmentConfig", "ConfigError", "DataConfig", "LOSSES", "ModelConfig",
            "OptimConfig", "TrainConfig", "TrainSettings", "apply_overrides", "build_section",
-           "check_codec", "check_settings", "codec_loss", "dump_config", "is_config_file",
-           "known_keys", "load_config", "parse_value", "save_config", "section_hints",
-           "unknown_key_message"]
+           "check_codec", "check_config", "check_settings", "codec_loss", "dump_config",
+           "is_config_file", "known_keys", "load_config", "parse_value", "save_config",
+           "section_hints", "unknown_key_message"]

@@ -58,6 +58,15 @@ def check_settings(obj: Any, source: str, prefix: str) -> None:
                               "must be 0 (off) or above 1")
 
 
+def check_config(cfg: TrainConfig, source: str) -> None:
+    """:func:`check_settings` on every section of ``cfg`` and on ``cfg`` itself (the rules
+    between sections), for a config built in Python rather than read from a file or ``--set``."""
+    for obj, prefix in ((cfg.model, "model."), (cfg.data.augment, "data.augment."),
+                        (cfg.data, "data."), (cfg.optim, "optim."), (cfg.train, "train."),
+                        (cfg, "")):
+        check_settings(obj, source, prefix)
+
+
 def _check_pixel_steps(cfg: "TrainConfig", source: str) -> None:
     """CoarseDropout's holes and GridDropout's unit size must fit the crop
     (model.codec.input_size), as albumentations requires."""

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
-from heatpose.engine.config import ConfigError, TrainConfig, check_settings
+from heatpose.engine.config import ConfigError, TrainConfig, check_config
 from heatpose.engine.data import build_dataset, build_loader, iters_per_epoch
 from heatpose.engine.distributed import (DistInfo, any_process, barrier, broadcast_object,
                                          env_dist_info, process_device, reduce_mean, unwrap,
@@ -96,7 +96,7 @@ class Trainer:
         self.device = process_device(device, self.info)
         self.amp = bool(cfg.train.amp) and self.device.type == "cuda"
         t = cfg.train
-        check_settings(t, "config", "train.")        # also a config built in Python
+        check_config(cfg, "config")        # every section: also a config built in Python
         # resolved in place, so that the saved config and the caller see what chose the best
         t.val_metric = val_metric_name(t.val_metric, cfg.data.dataset)
         t.val_rule = val_rule_for(t.val_rule, t.val_metric)
