@@ -123,3 +123,31 @@ def test_digest_reads_the_weights_once_and_follows_every_change(tiny_checkpoint)
     model.double()
     changed()
     assert len(reads) == 6
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_caches_follow_fused_optimizer_steps(tiny_checkpoint, fused):
+    """torch's fused optimizer kernels (the CPU trainer's Adam/AdamW/SGD) update the weights
+    without bumping their version counters: the next prediction (the trainer's validation)
+    must still use the new weights, and the ONNX cache key must change."""
+    model = load_model(tiny_checkpoint)
+    w, h = model.input_size
+    crops = np.random.default_rng(0).integers(0, 256, (2, h, w, 3), dtype=np.uint8)
+    boxes = np.array([[0, 0, w, h]] * 2, np.float32)
+    centers, scales = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
+
+    def heatmaps(m):
+        return m.predict_crops(crops, centers, scales, boxes, flip_test=False,
+                               return_heatmaps=True).heatmaps
+
+    before, digest = heatmaps(model), model_digest(model)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2, fused=fused)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.1)
+    opt.step()
+    after = heatmaps(model)
+    assert np.abs(after - before).max() > 1e-4
+    fresh = load_model(tiny_checkpoint)
+    fresh.load_state_dict(model.state_dict())
+    np.testing.assert_allclose(after, heatmaps(fresh), rtol=1e-5, atol=1e-6)
+    assert model_digest(model) != digest

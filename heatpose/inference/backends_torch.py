@@ -14,6 +14,7 @@ from typing import Any, Tuple
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 _CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 
@@ -47,12 +48,26 @@ def fuse_conv_bn(module: nn.Module) -> nn.Module:
     return module
 
 
+_optimizer_steps = 0          # optimizer.step() calls in this process (any optimizer)
+
+
+def _count_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+    global _optimizer_steps
+    _optimizer_steps += 1
+
+
+# torch's fused optimizer kernels (the CPU trainer's Adam/AdamW/SGD) update the weights without
+# bumping their version counters: every optimizer step (O(1) here) retires the cached keys
+register_optimizer_step_post_hook(_count_step)
+
+
 def weights_key(model: nn.Module) -> Tuple[Any, ...]:
     """Changes whenever a parameter or buffer is replaced, added, moved or modified in place
-    (torch's version counters: optimizer steps, ``load_state_dict``, in-place ops under
-    ``no_grad``). Writes through ``tensor.data`` bypass the counters and are not seen."""
-    return tuple((name, t.data_ptr(), t._version, t.device.type, t.dtype)
-                 for name, t in model.state_dict(keep_vars=True).items())
+    (torch's version counters: ``load_state_dict``, in-place ops under ``no_grad``) and after
+    any optimizer step in the process (fused kernels skip the counters). Writes through
+    ``tensor.data`` bypass the counters and are not seen."""
+    return (_optimizer_steps,) + tuple((name, t.data_ptr(), t._version, t.device.type, t.dtype)
+                                       for name, t in model.state_dict(keep_vars=True).items())
 
 
 def inference_network(model: Any) -> Tuple[nn.Module, bool]:
