@@ -166,3 +166,13 @@ def test_a_config_built_in_python_is_checked_before_training(change, key, tmp_pa
     change(cfg)
     with pytest.raises(ConfigError, match=key):
         Trainer(cfg, tmp_path / "no_data", tmp_path / "work")
+
+
+def test_a_train_set_with_an_unknown_key_lists_every_key_it_may_have(tmp_path):
+    from heatpose.engine.data import _read_train_set
+
+    with pytest.raises(ConfigError, match=r"may have img_prefix, keypoint_mapping, "
+                                          r"sample_interval\); got keys \['ann_file', 'dataset', "
+                                          r"'sample_intervall'\]"):
+        _read_train_set({"dataset": "coco", "ann_file": "a.json", "sample_intervall": 10},
+                        tmp_path, None, "data.extra_train_sets[0]")

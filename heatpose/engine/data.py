@@ -120,7 +120,8 @@ def _read_train_set(item: Dict[str, Any], data_root: Path, schema: Any, key: str
                            "sample_interval"}
     if unknown or not item.get("dataset") or not item.get("ann_file"):
         raise ConfigError(f"{key}: a train set needs dataset and ann_file (and may have "
-                          f"img_prefix, keypoint_mapping); got keys {sorted(item)}")
+                          f"img_prefix, keypoint_mapping, sample_interval); got keys "
+                          f"{sorted(item)}")
     mapping = item.get("keypoint_mapping")
     ann_path = _existing(data_root, item["ann_file"], key)
     k = schema.num_keypoints
