@@ -3,8 +3,10 @@
     trainer = Trainer(cfg, data_root, work_dir, device="cpu")
     result = trainer.train()            # -> TrainResult (losses, best metric, files)
 
-Per iteration: lr from the MMPose schedule -> forward (autocast on CUDA) -> KeypointMSELoss
-(+ visibility BCE) -> backward (GradScaler on CUDA) -> Adam step. Per epoch: ``epoch_<n>.pth`` and
+Per iteration: lr from the MMPose schedule -> forward (autocast on CUDA) -> the recipe's heatmap
+loss (``model.loss``: KeypointMSELoss, CombinedTargetMSELoss for UDP 'combined'; + visibility
+BCE) -> backward (GradScaler on CUDA) -> losses and gradient norm checked (one host sync) ->
+Adam step (torch's fused kernel on the CPU). Per epoch: ``epoch_<n>.pth`` and
 ``latest.pth`` every ``checkpoint_interval`` epochs and at the end (also when ``max_iters``
 stops mid-epoch), validation every ``val_interval`` epochs (keeping ``best_<metric>.pth``, the
 metric being the preset's key metric unless ``train.val_metric`` says otherwise). Every file
