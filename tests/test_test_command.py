@@ -220,6 +220,14 @@ def test_unknown_model_and_det_file_for_pck_dataset(capsys, tmp_path, tests_dir)
     assert code == 2 and "ground-truth boxes only" in capsys.readouterr().err
 
 
+def test_det_thr_without_det_file_is_one_line_error(capsys, tmp_path, tests_dir):
+    """--det-thr only filters --det-file boxes: without them it would be silently ignored."""
+    code = main(["test", COCO, "--ann-file", str(tests_dir / "coco/test_coco.json"),
+                 "--det-thr", "0.5", "--checkpoint", str(tmp_path / "x.pth")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "--det-thr" in err and "--det-file" in err
+
+
 def test_layout_rule(tmp_path):
     coco = get_preset(COCO)
     d = resolve_test_data(coco, tmp_path / "coco")

@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from heatpose.progress import ProgressBar, format_duration
 
     start = time.monotonic()
+    if args.det_thr is not None and not args.det_file:
+        raise InputError("--det-thr filters the boxes of --det-file; without --det-file the "
+                         "ground-truth boxes are scored (add --det-file or drop --det-thr)")
     device = resolve_device(args.device)
     preset = get_preset(args.name)
     data = resolve_test_data(preset, args.data_root, args.ann_file, args.img_prefix,
