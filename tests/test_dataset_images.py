@@ -12,13 +12,15 @@ from heatpose.data import images
 from heatpose.data.images import decode_jpeg_fast, read_image
 from heatpose.errors import InputError
 
-pytest.importorskip("simplejpeg", reason="simplejpeg (optional fast JPEG decoding) not installed")
+needs_simplejpeg = pytest.mark.skipif(
+    images._simplejpeg is None, reason="simplejpeg (optional fast JPEG decoding) not installed")
 
 
 def _cv2(path) -> np.ndarray:
     return cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)
 
 
+@needs_simplejpeg
 def test_every_shared_jpeg_decodes_to_opencv_pixels(data_dir):
     files = sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     assert len(files) > 50
@@ -49,6 +51,7 @@ ENCODINGS = [
 ]
 
 
+@needs_simplejpeg
 @pytest.mark.parametrize("params", ENCODINGS, ids=str)
 @pytest.mark.parametrize("size", [(37, 23), (64, 48), (17, 130)])
 def test_encodings_and_odd_sizes_match_opencv(tmp_path, params, size):
@@ -60,6 +63,7 @@ def test_encodings_and_odd_sizes_match_opencv(tmp_path, params, size):
     np.testing.assert_array_equal(read_image(path), _cv2(path))
 
 
+@needs_simplejpeg
 def test_grey_jpeg_is_expanded_like_opencv(tmp_path):
     ok, buf = cv2.imencode(".jpg", _synthetic(40, 30)[..., 1])
     path = tmp_path / "grey.jpg"
@@ -77,6 +81,7 @@ def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
     return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
 
 
+@needs_simplejpeg
 def test_exif_orientation_goes_through_opencv(tmp_path):
     ok, buf = cv2.imencode(".jpg", _synthetic(30, 50))
     data = _with_exif_orientation(buf.tobytes(), 6)               # rotate 90 degrees
@@ -88,6 +93,7 @@ def test_exif_orientation_goes_through_opencv(tmp_path):
     np.testing.assert_array_equal(got, _cv2(path))
 
 
+@needs_simplejpeg
 def test_damaged_and_non_jpeg_files_keep_opencv_behaviour(tmp_path):
     ok, buf = cv2.imencode(".jpg", _synthetic(64, 48))
     data = buf.tobytes()
