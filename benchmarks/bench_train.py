@@ -26,6 +26,7 @@ threads' idle spinning). Nothing is written (the heatpose Trainer's work folder 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -66,7 +67,7 @@ def heatpose_worker(name: str, batch: int, iters: int) -> dict:
         "data.extra_train_sets=[]", "data.train_keypoint_mapping=null",
         "data.val_ann_file=null", "data.num_workers=0", f"train.batch_size={batch}"])
     with tempfile.TemporaryDirectory() as work_dir:
-        trainer = Trainer(cfg, DATA, work_dir, stream=open(os.devnull, "w"))
+        trainer = Trainer(cfg, DATA, work_dir, stream=io.StringIO())
         ds = trainer.train_set
         n = batch * iters
         t0 = clock()
