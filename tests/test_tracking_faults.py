@@ -172,6 +172,45 @@ def test_frames_with_nan_poses_are_skipped_alone(command, tiny_checkpoint, tmp_p
     assert _same_records(recs, unreadable)
 
 
+@pytest.mark.parametrize("command", [["track"], ["infer", "--track"], ["infer"]])
+def test_frames_the_detector_fails_on_are_skipped_alone(command, tiny_checkpoint, tmp_path,
+                                                        capsys, monkeypatch):
+    """A person detector raising on three frames (5, 6 and 9; black): only those are skipped
+    and named in one line, exit status 1; the drawn video and predictions.json hold every
+    other frame, and the results are those of a video whose same frames are unreadable (with
+    tracking both count as frames in which no one was seen)."""
+    from heatpose.errors import InputError
+    from heatpose.inference.media import VideoReader
+    from heatpose.inference.pipeline import Pipeline
+
+    boxes = Pipeline.boxes
+
+    def failing_on_black(self, image, index=0):
+        if image.max() < 16:
+            raise InputError("detector boxes[0] = [5, 5, 5, 9]: box must have x2 > x1")
+        return boxes(self, image, index)
+
+    def run(video, out):
+        argv = [*command, video, "--checkpoint", tiny_checkpoint, "--whole-image", "--device",
+                "cpu", "--quiet", "--no-flip", "--out", out]
+        argv += ["--flow", "none"] if "infer" not in command or "--track" in command else []
+        assert main(list(map(str, argv))) == 1
+        std, err = capsys.readouterr()
+        assert "Traceback" not in err and "frames done  9 of 12" in std
+        drawn = next(out.glob("*.mp4"))
+        assert not drawn.name.endswith(".part.mp4") and len(list(VideoReader(drawn))) == 9
+        return err, json.loads((out / "predictions.json").read_text())
+
+    monkeypatch.setattr(Pipeline, "boxes", failing_on_black)
+    err, recs = run(_damaged_mjpg(tmp_path / "det.avi", bad=(), black=(5, 6, 9)), tmp_path / "d")
+    assert "det.avi: 3 frame(s) where the person detector failed (frame 5: detector boxes[0] " \
+           "= [5, 5, 5, 9]: box must have x2 > x1): 5-6, 9" in err and "3 frame(s) skipped" in err
+    assert sorted({r["frame"] for r in recs}) == [0, 1, 2, 3, 4, 7, 8, 10, 11]
+    err, unreadable = run(_damaged_mjpg(tmp_path / "det.avi", bad=(5, 6, 9)), tmp_path / "u")
+    assert "det.avi: 3 unreadable frame(s): 5-6, 9" in err
+    assert _same_records(recs, unreadable) if command != ["infer"] else recs == unreadable
+
+
 def _same_records(a, b):
     """Records of heatpose track and heatpose infer --track agree: the same keys, ids, frames,
     names and tracks; the same numbers."""

@@ -1,14 +1,17 @@
 """What infer and track do with each image's (or frame's) people: the run's Report (counts and
 skipped inputs, one line each), the COCO records / per-frame JSON / drawing sinks (Outputs),
-and the one-line reports of skipped frames (unreadable, or non-finite model outputs)."""
+and the one-line reports of skipped frames (unreadable, the detector failed, or non-finite model
+outputs)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
+
+from heatpose.errors import HeatposeError
 
 @dataclass
 class Report:
@@ -20,7 +23,7 @@ class Report:
     people: int = 0
     skipped: List[str] = field(default_factory=list)
     skipped_count: int = 0       # inputs skipped: a message may name several video frames
-    nonfinite: int = 0           # frames read whose model outputs were NaN/Inf (skipped)
+    read_skipped: int = 0        # frames read but skipped: NaN/Inf outputs, detector failed
     files: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
@@ -90,7 +93,31 @@ def skip_nonfinite(report: "Report", path: Any, indices: List[int]) -> None:
     """One skipped line for the frames whose model outputs were NaN/Inf."""
     skip_frames(report, path, indices, "frame(s) where the model gave non-finite keypoints "
                 "or scores (NaN/Inf)")
-    report.nonfinite += len(indices)
+    report.read_skipped += len(indices)
+
+
+def detect_frames(pipe: Any, frames: Iterable[Tuple[int, np.ndarray]],
+                  failed: Dict[int, str]) -> Iterator[Tuple[int, np.ndarray, tuple]]:
+    """``(index, frame)`` pairs of a video with the frame's person boxes ``(boxes, scores)``
+    appended; a frame the detector fails on is left out (a jump in the indices: with tracking
+    it counts as a frame in which no one was seen, as an unreadable one does) and its error
+    kept in ``failed`` (index -> message; :func:`skip_failed_detections` reports them)."""
+    for index, frame in frames:
+        try:
+            found = pipe.boxes(frame, index)
+        except HeatposeError as err:
+            failed[index] = str(err)
+            continue
+        yield index, frame, found
+
+
+def skip_failed_detections(report: "Report", path: Any, failed: Dict[int, str]) -> None:
+    """One skipped line for the frames the person detector failed on (the first error)."""
+    if failed:
+        first = min(failed)
+        skip_frames(report, path, sorted(failed), "frame(s) where the person detector failed "
+                    f"(frame {first}: {failed[first]})")
+        report.read_skipped += len(failed)
 
 
 def _frame_entry(people: Any, **keys: Any) -> dict:

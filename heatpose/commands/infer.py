@@ -6,9 +6,9 @@ frame) with image_id, file_name (and frame for videos), keypoints [x, y, score] 
 score them, so heatpose eval on this file gives heatpose test's numbers) and bbox [x, y, w, h];
 the drawings (NAME_pose.jpg, or VIDEO_pose.mp4); with --per-frame-json also OUT/frames.json.
 
-Files that cannot be read (and damaged video frames), images the person detector fails on and
-images or frames where the model gives non-finite (NaN/Inf) keypoints are skipped and named;
-every good result is written, and the exit status is then 1 with a count.
+Files that cannot be read (and damaged video frames), images and frames the person detector
+fails on and images or frames where the model gives non-finite (NaN/Inf) keypoints are skipped
+and named; every good result is written, and the exit status is then 1 with a count.
 """
 from __future__ import annotations
 

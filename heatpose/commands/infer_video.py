@@ -1,14 +1,16 @@
 """heatpose infer on a video: frames decoded (and detected) ahead, the pose network on chunks of
-frames, COCO records / per-frame JSON / the drawn video; unreadable frames named in one line."""
+frames, COCO records / per-frame JSON / the drawn video; unreadable frames, frames the detector
+fails on and frames with NaN/Inf outputs are skipped and named in one line each."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 from heatpose.commands.frame_outputs import (Outputs, Report, _keypoint_names, chunk_people,
-                                             skip_frames, skip_nonfinite)
-from heatpose.commands.infer import FRAMES_PER_STEP, detects_ahead
+                                             detect_frames, skip_failed_detections, skip_frames,
+                                             skip_nonfinite)
+from heatpose.commands.infer import FRAMES_PER_STEP
 from heatpose.errors import InputError
 
 def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Report:
@@ -26,24 +28,27 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
     progress = ProgressBar(reader.num_frames or None, "frames", enabled=not args.quiet)
     finished = False
     nonfinite: List[int] = []
+    failed: Dict[int, str] = {}                     # frames the detector failed on: skipped
     tracking = getattr(pipe, "tracking", None)      # frame numbers: gaps = unseen
-    ahead = detects_ahead(args)
 
-    def predict(chunk: List[tuple]) -> List[Any]:
-        frames = [f for _, f, _ in chunk]
+    def predict(chunk: List[tuple]) -> List[Any]:   # (index, frame, (boxes, scores))
+        if not chunk:
+            return []
         if tracking is not None:
-            return tracking.indexed([(i, f) for i, f, _ in chunk], args.heatmaps)
-        if ahead:
-            return pipe(frames, bboxes=[b for _, _, (b, _) in chunk],
-                        box_scores=[s for _, _, (_, s) in chunk], return_heatmaps=args.heatmaps)
-        return pipe(frames, return_heatmaps=args.heatmaps)
+            return tracking.indexed([(i, f) for i, f, _ in chunk], args.heatmaps,
+                                    [found for _, _, found in chunk])
+        return pipe([f for _, f, _ in chunk], bboxes=[b for _, _, (b, _) in chunk],
+                    box_scores=[s for _, _, (_, s) in chunk], return_heatmaps=args.heatmaps)
 
-    def read() -> Iterator[List[tuple]]:        # (index, frame, its boxes or None) chunks
-        for chunk in reader.chunks(FRAMES_PER_STEP):
-            yield [(i, f, pipe.boxes(f, i) if ahead else None) for i, f in chunk]
+    def read() -> Iterator[tuple]:      # chunks of (index, frame) and their (index, frame, boxes)
+        for chunk in reader.chunks(FRAMES_PER_STEP):     # (None: tracked, detected below)
+            yield chunk, None if tracking is not None else list(detect_frames(pipe, chunk,
+                                                                               failed))
 
     try:      # frames are decoded (and detected) ahead in a background thread, overlapping
-        for chunk in in_background(read(), ahead=2):             # the pose network
+        for frames_read, chunk in in_background(read(), ahead=2):      # the pose network
+            if chunk is None:
+                chunk = list(detect_frames(pipe, frames_read, failed))
             found = chunk_people(lambda: predict(chunk))
             for (index, _, _), people in zip(chunk, found):
                 if people is None:
@@ -53,15 +58,16 @@ def run_video(pipe: Any, path: Path, out: Path, args: argparse.Namespace) -> Rep
                           {"frame": index, "image_id": index,
                            "time": round(index / reader.fps, 4)},
                           None if writer is None else writer.write)
-            progress.update(len(chunk))
+            progress.update(len(frames_read))
         finished = True
     finally:
         progress.close()
         results.close()
         finish_video(writer, finished, report)
     skip_nonfinite(report, path, nonfinite)
+    skip_failed_detections(report, path, failed)
     report_bad_frames(reader, report)
-    if not report.done and not report.nonfinite:
+    if not report.done and not report.read_skipped:
         raise InputError(f"{path}: the video has no readable frames")
     report.files.insert(0, str(results.path))
     if args.per_frame_json:
@@ -88,7 +94,9 @@ def finish_video(writer: Any, finished: bool, report: Report) -> None:
 
 def report_bad_frames(reader: Any, report: Report) -> None:
     """Count a read video's unreadable frames into ``report`` (one line naming the file and
-    the frame index ranges); the frames read are at least those done, skipped for non-finite
-    outputs (counted before) and unreadable (a container may give no frame count)."""
-    report.inputs = max(report.inputs, report.done + report.nonfinite + len(reader.bad_frames))
+    the frame index ranges); the frames read are at least those done, skipped after reading
+    (non-finite outputs, the detector failed: counted before) and unreadable (a container may
+    give no frame count)."""
+    report.inputs = max(report.inputs,
+                        report.done + report.read_skipped + len(reader.bad_frames))
     skip_frames(report, reader.path, reader.bad_frames, "unreadable frame(s)")

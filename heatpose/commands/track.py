@@ -9,7 +9,8 @@ drawn video per sequence (SEQUENCE_track.mp4: a colour and an id per track); wit
 --per-frame-json also OUT/frames.json (people grouped per frame).
 
 Frames that cannot be read (a damaged stretch of video, a broken image) are skipped and named,
-and so are frames where the model gives non-finite (NaN/Inf) poses. The frames after them
+and so are frames the person detector fails on and frames where the model gives non-finite
+(NaN/Inf) poses. The frames after them
 continue the tracks: each skipped frame counts as a frame in which no one was seen (a track
 ends after --max-age of them in a row), and no box is carried over the gap by the flow. Every
 good result is written; the exit status is then 1 with a count.
@@ -125,7 +126,7 @@ def track_sequences(pipe: Any, sources: List[Path], out: Path, config: TrackerCo
             write_json(out / "frames.json", {"source": str(args.input),
                                              "keypoint_names": _keypoint_names(pipe),
                                              "tracker": config.to_dict(), "frames": frames})
-    if not report.done and not report.nonfinite:
+    if not report.done and not report.read_skipped:
         raise InputError(f"{args.input}: no readable frames")
     report.files.insert(0, str(results.path))
     if frames is not None:
@@ -179,6 +180,7 @@ def _track_frames(session: Any, source: Path, readable: Frames, total: int,
     gives the record keys (image_id, file_name, frame); ``posetrack_name(index)`` the frame's
     file_name in the PoseTrack18 file. Writes the drawing and ``posetrack/NAME.json``."""
     from heatpose.commands.frame_outputs import (Outputs, _keypoint_names, chunk_people,
+                                                 detect_frames, skip_failed_detections,
                                                  skip_nonfinite)
     from heatpose.commands.infer import FRAMES_PER_STEP
     from heatpose.commands.infer_video import finish_video
@@ -194,10 +196,13 @@ def _track_frames(session: Any, source: Path, readable: Frames, total: int,
     progress = ProgressBar(total or None, f"{name} frames", enabled=not args.quiet)
     sink = Outputs(results, frames, report, args)
     nonfinite: List[int] = []             # frames whose outputs were NaN/Inf: skipped
+    failed: Dict[int, str] = {}           # frames the detector failed on: skipped (unseen)
 
     def process(chunk: List[Tuple[int, np.ndarray]]) -> None:
-        found = chunk_people(lambda: session.indexed(chunk))
-        for (index, _), people in zip(chunk, found):
+        detected = list(detect_frames(session.pipe, chunk, failed))
+        found = chunk_people(lambda: session.indexed([(i, im) for i, im, _ in detected], False,
+                                                     [boxes for _, _, boxes in detected]))
+        for (index, _, _), people in zip(detected, found):
             if people is None:
                 nonfinite.append(index)
                 continue
@@ -213,6 +218,7 @@ def _track_frames(session: Any, source: Path, readable: Frames, total: int,
     finally:
         progress.close()
         skip_nonfinite(report, source, nonfinite)
+        skip_failed_detections(report, source, failed)
         finish_video(writer, finished, report)
         if tracked:                                 # skipped frames: listed without people
             count = max(total, max(tracked) + 1)

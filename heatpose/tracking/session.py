@@ -66,13 +66,14 @@ class TrackingSession:
         out = self._chunk(frames, return_heatmaps)
         return out[0] if single else out
 
-    def indexed(self, frames: Sequence[Tuple[int, np.ndarray]],
-                return_heatmaps: bool = False) -> List[Any]:
+    def indexed(self, frames: Sequence[Tuple[int, np.ndarray]], return_heatmaps: bool = False,
+                boxes: Optional[Sequence[Tuple[np.ndarray, np.ndarray]]] = None) -> List[Any]:
         """People of ``(index, image)`` pairs of one video, in order (index: the frame's number
         from 0 since the start or the last :meth:`reset`). Frames missing between the indices
-        (unreadable) count as frames in which no track was seen (:meth:`skip`), as do frames
-        with non-finite poses (then NonFiniteOutput is raised at the end, with every frame's
-        People)."""
+        (unreadable, or the detector failed on them) count as frames in which no track was
+        seen (:meth:`skip`), as do frames with non-finite poses (then NonFiniteOutput is raised
+        at the end, with every frame's People). ``boxes``: each frame's detector boxes (N, 4)
+        xyxy pixels and scores (N,), found before (None: the pipeline's detector here)."""
         from heatpose.inference.pipeline import NonFiniteOutput
 
         out: List[Any] = []
@@ -82,7 +83,8 @@ class TrackingSession:
             if j == len(frames) or frames[j][0] != frames[j - 1][0] + 1:
                 self.skip(frames[start][0] - (self.tracker.frame + 1))
                 try:
-                    found = self._chunk([im for _, im in frames[start:j]], return_heatmaps)
+                    found = self._chunk([im for _, im in frames[start:j]], return_heatmaps,
+                                        None if boxes is None else boxes[start:j])
                 except NonFiniteOutput as err:    # the other frames of the run are tracked
                     found = err.people
                     bad += [len(out) + b for b in err.bad]
@@ -101,10 +103,12 @@ class TrackingSession:
         """Forget every track (the next frame starts a new sequence; ids restart at 0)."""
         self.tracker = PoseTracker(self.tracker.sigmas, self.tracker.config)
 
-    def _chunk(self, frames: List[np.ndarray], return_heatmaps: bool) -> List[Any]:
+    def _chunk(self, frames: List[np.ndarray], return_heatmaps: bool,
+               dets: Optional[Sequence[Tuple[np.ndarray, np.ndarray]]] = None) -> List[Any]:
         from heatpose.inference.pipeline import NonFiniteOutput
 
-        dets = [self.pipe.boxes(im, i) for i, im in enumerate(frames)]
+        if dets is None:
+            dets = [self.pipe.boxes(im, i) for i, im in enumerate(frames)]
         thr = self.config.det_thr
         try:
             det_people = self.pipe(frames, bboxes=[b[s >= thr] for b, s in dets],
