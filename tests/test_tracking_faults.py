@@ -20,13 +20,19 @@ from heatpose.tracking.tracker import pose_box
 CLIP = "mmpose_tests/posetrack18/videos/000001_mpiinew_test"
 
 
+def _still_image():
+    """A 96x64 BGR test image (gradients and a white disc)."""
+    y, x = np.mgrid[0:64, 0:96]
+    image = np.stack([x * 2, y * 3, (x + y) % 256], 2).astype(np.uint8)
+    cv2.circle(image, (48, 32), 14, (255, 255, 255), -1)
+    return image
+
+
 def _damaged_mjpg(path, frames=12, bad=(5, 6, 7), black=()):
     """An MJPG .avi of one still image, repeated (the ``black`` frames all black instead); the
     JPEGs of the ``bad`` frames are destroyed (their first 600 bytes zeroed), so that OpenCV
     cannot decode exactly those."""
-    y, x = np.mgrid[0:64, 0:96]
-    image = np.stack([x * 2, y * 3, (x + y) % 256], 2).astype(np.uint8)
-    cv2.circle(image, (48, 32), 14, (255, 255, 255), -1)
+    image = _still_image()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
     for i in range(frames):
         writer.write(np.zeros_like(image) if i in black else image)
@@ -209,6 +215,53 @@ def test_frames_the_detector_fails_on_are_skipped_alone(command, tiny_checkpoint
     err, unreadable = run(_damaged_mjpg(tmp_path / "det.avi", bad=(5, 6, 9)), tmp_path / "u")
     assert "det.avi: 3 unreadable frame(s): 5-6, 9" in err
     assert _same_records(recs, unreadable) if command != ["infer"] else recs == unreadable
+
+
+def test_folder_gap_then_detector_failure_in_one_batch(tiny_checkpoint, tmp_path, capsys,
+                                                       monkeypatch):
+    """infer --track on a folder of 12 frames: an unreadable image (5) and, later in the same
+    batch of 4 images, one the person detector fails on (6, black): each is skipped and named
+    once, every other frame is tracked once, and the records (track ids too) are those of the
+    folder whose images 5 and 6 are both unreadable (both count as frames unseen)."""
+    from heatpose.errors import InputError
+    from heatpose.inference.pipeline import Pipeline
+
+    boxes = Pipeline.boxes
+    error = "detector boxes[0] = [5, 5, 5, 9]: box must have x2 > x1"
+
+    def failing_on_black(self, image, index=0):
+        if image.max() < 16:
+            raise InputError(error)
+        return boxes(self, image, index)
+
+    def run(name, black):
+        seq = tmp_path / name / "seq"
+        seq.mkdir(parents=True)
+        for i in range(12):
+            cv2.imwrite(str(seq / f"{i:06d}.jpg"), np.zeros((64, 96, 3), np.uint8)
+                        if i in black else np.roll(_still_image(), 2 * i, axis=1))
+        for i in {5, 6} - set(black):
+            (seq / f"{i:06d}.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+        out = tmp_path / name / "o"
+        assert main(["infer", str(seq), "--checkpoint", str(tiny_checkpoint), "--whole-image",
+                     "--track", "--flow", "none", "--max-age", "1", "--device", "cpu",
+                     "--quiet", "--no-flip", "--no-draw", "--out", str(out)]) == 1
+        std, err = capsys.readouterr()
+        assert "Traceback" not in err and "images done  10 of 12" in std
+        assert "heatpose infer: 2 input(s) skipped" in err
+        named = [line for line in err.splitlines() if line.startswith("skipped ")]
+        assert len(named) == 2 and "000005.jpg" in named[0] and "000006.jpg" in named[1]
+        return named, json.loads((out / "predictions.json").read_text())
+
+    monkeypatch.setattr(Pipeline, "boxes", failing_on_black)
+    named, recs = run("d", black=(6,))
+    assert named[1].endswith(f"000006.jpg: {error}")
+    assert [r["frame"] for r in recs] == [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]    # each once
+    _, unreadable = run("u", black=())
+    assert _same_records(recs, unreadable)
+    # the track goes on over 0-4 and 7-11 and (max age 1) ends in the 2 frames unseen
+    ids = [r["track_id"] for r in recs]
+    assert len(set(ids[:5])) == 1 and len(set(ids[5:])) == 1 and ids[5] != ids[4]
 
 
 def _same_records(a, b):

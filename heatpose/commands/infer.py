@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import numpy as np
 
 from heatpose.cli import add_device_arg, fraction, positive_float, positive_int
-from heatpose.commands.frame_outputs import Outputs, Report, _keypoint_names
+from heatpose.commands.frame_outputs import Outputs, Report, _keypoint_names, detect_frames
 from heatpose.errors import HeatposeError, InputError
 
 EXAMPLES = """examples:
@@ -213,13 +213,14 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     sink = Outputs(results, frames if args.per_frame_json else None, report, args)
     progress = ProgressBar(len(files), "images", enabled=not args.quiet and len(files) > 1)
     tracking = getattr(pipe, "tracking", None)      # --track: the images are frames, in order
+    tracked = det is None and tracking is not None
     ahead = detects_ahead(args)
-    detected: Dict[int, tuple] = {}       # image index -> the boxes found in the reader thread
+    detected: Dict[int, tuple] = {}       # image index -> its boxes, found before the network
 
     def predict(batch: List[tuple]) -> List[Any]:
         images = [image for _, image in batch]
-        if det is None and tracking is not None:      # image numbers: gaps = unseen
-            return tracking.indexed(batch, args.heatmaps)
+        if tracked:                       # image numbers: gaps = unseen
+            return tracking.indexed(batch, args.heatmaps, [detected[i] for i, _ in batch])
         if ahead:
             found = [detected[i] for i, _ in batch]
             return pipe(images, bboxes=[b for b, _ in found], box_scores=[s for _, s in found],
@@ -239,14 +240,28 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
                 detected.pop(i, None)
 
     def predicted(batch: List[tuple]) -> None:
+        if tracked:                       # boxes first: no image is tracked twice
+            batch = detect_tracked(batch)
         try:
             found = predict(batch)
         except NonFiniteOutput as err:    # (tracked: the bad images count as unseen)
             found = err.people            # every image's people: keep() skips the bad ones
         except HeatposeError as err:
+            if tracked:                   # a retry would track the images again
+                raise
             return isolate(batch, err)
         for item, people in zip(batch, found):
             keep(item, people)
+
+    def detect_tracked(batch: List[tuple]) -> List[tuple]:
+        """The batch's images the detector found boxes on (kept in ``detected``); an image it
+        fails on is skipped and named (a gap in the image numbers: a frame unseen)."""
+        failed: Dict[int, str] = {}
+        found = list(detect_frames(pipe, batch, failed))
+        for i in sorted(failed):
+            report.skip(f"{files[i]}: {failed[i]}")
+        detected.update((i, boxes) for i, _, boxes in found)
+        return [(i, image) for i, image, _ in found]
 
     def isolate(batch: List[tuple], err: HeatposeError) -> None:
         if len(batch) == 1:
