@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heatpose.data.converter import KeypointConverter, convert_keypoints, converter_from_mapping
+from heatpose.data.converter import KeypointConverter, converter_from_mapping
 from heatpose.data.readers import read_dataset
 from heatpose.errors import InputError
 from heatpose.recipes import get_recipe
@@ -42,7 +42,7 @@ def test_paired_sources_average_and_bad_mappings_fail():
     kpts, v, w = KeypointConverter(3, ([[0, 1], 0], [2, 1]))(k, vis)
     np.testing.assert_array_equal(kpts[0], [[1, 2], [4, 5], [0, 0]])
     np.testing.assert_array_equal(v[0], [1, 0, 0]) and np.testing.assert_array_equal(w[0], [1, 1, 0])
-    assert convert_keypoints(k, vis, [[3, 2]], 3)[0][0, 2].tolist() == [6, 7]
+    assert converter_from_mapping(3, [[3, 2]])(k, vis)[0][0, 2].tolist() == [6, 7]
     with pytest.raises(InputError, match="target 5 outside"):
         KeypointConverter(3, ([0, 5],))
     with pytest.raises(InputError, match="annotation has 6 keypoints"):

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, List, Sequence, Tuple, Union
+from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 
 from heatpose.errors import InputError
 
-Source = Union[int, Sequence[int]]
 VIS_WEIGHTS = "keypoints_visible_weights"     # record extras / batch meta key
 
 
@@ -92,15 +91,6 @@ class KeypointConverter:
     def convert_record(self, record: Any) -> Any:
         """``convert_records`` of one record."""
         return self.convert_records([record])[0]
-
-
-def convert_keypoints(keypoints: np.ndarray, visible: np.ndarray,
-                      mapping: Sequence[Tuple[Source, int]], num_target: int
-                      ) -> Tuple[np.ndarray, np.ndarray]:
-    """keypoints (N, K_src, 2) pixels (x, y), visible (N, K_src) -> (N, num_target, 2) and
-    (N, num_target), float64, as ``KeypointConverter.transform``."""
-    kpts, vis, _ = KeypointConverter(int(num_target), tuple(tuple(m) for m in mapping))(keypoints, visible)
-    return kpts, vis
 
 
 def converter_from_mapping(num_keypoints: int, mapping: Sequence[Sequence[Any]]) -> KeypointConverter:
