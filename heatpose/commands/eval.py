@@ -45,12 +45,11 @@ def run(args: argparse.Namespace) -> int:
         from heatpose.errors import InputError
         raise InputError("needs --ann GT_FILE and --pred PRED_FILE (or --posetrack GT_DIR PRED_DIR)")
     dataset, stats = evaluate_keypoint_file(args.ann, args.pred, args.dataset)
-    short = stats                        # the evaluators' names are already the short ones
-    if args.json:
-        print(json.dumps({k: float(v) for k, v in short.items()}))
+    if args.json:                        # the evaluators' names are already the short ones
+        print(json.dumps({k: float(v) for k, v in stats.items()}))
         return 0
     print(f"dataset: {dataset}  ({args.pred} vs {args.ann})")
-    width = max(len(k) for k in short)
-    for k, v in short.items():
+    width = max(len(k) for k in stats)
+    for k, v in stats.items():
         print(f"  {k:<{width}}  {v:7.4f}" if v >= 0 else f"  {k:<{width}}      n/a")
     return 0
