@@ -215,21 +215,16 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
     tracking = getattr(pipe, "tracking", None)      # --track: the images are frames, in order
     tracked = det is None and tracking is not None
     ahead = detects_ahead(args)
-    detected: Dict[int, tuple] = {}       # image index -> its boxes, found before the network
+    detected: Dict[int, tuple] = {}       # image index -> its boxes (detector or --det-file)
 
     def predict(batch: List[tuple]) -> List[Any]:
         images = [image for _, image in batch]
         if tracked:                       # image numbers: gaps = unseen
             return tracking.indexed(batch, args.heatmaps, [detected[i] for i, _ in batch])
-        if ahead:
-            found = [detected[i] for i, _ in batch]
-            return pipe(images, bboxes=[b for b, _ in found], box_scores=[s for _, s in found],
-                        return_heatmaps=args.heatmaps)
-        if det is None:                   # the whole image
+        if det is None and not ahead:     # the whole image
             return pipe(images, return_heatmaps=args.heatmaps)
-        boxes = [_det_boxes(det, inputs.ids[i], image, inputs.names[i], args, report)
-                 for i, image in batch]
-        return pipe(images, bboxes=[b for b, _ in boxes], box_scores=[s for _, s in boxes],
+        found = [detected[i] for i, _ in batch]     # the detector's or the file's boxes
+        return pipe(images, bboxes=[b for b, _ in found], box_scores=[s for _, s in found],
                     return_heatmaps=args.heatmaps)
 
     def process(batch: List[tuple]) -> None:
@@ -294,6 +289,8 @@ def run_images(pipe: Any, files: List[Path], out: Path, args: argparse.Namespace
                 continue
             if found is not None:
                 detected[i] = found
+            elif det is not None:         # once per image (a retry in isolate reuses them)
+                detected[i] = _det_boxes(det, inputs.ids[i], image, inputs.names[i], args, report)
             yield i, image
 
     try:
