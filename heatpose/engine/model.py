@@ -110,6 +110,7 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
     ``flip_shift`` (None = the codec's rule) is kept by the model and saved with it."""
     from heatpose.codecs import codec_from_dict
     from heatpose.models.build import Architecture, build_estimator
+    from heatpose.models.estimator import check_output_indices
 
     schema = schema if schema is not None else load_config_schema(cfg)
     if len(cfg.deconv_out_channels) != len(cfg.deconv_kernel_sizes):
@@ -123,10 +124,11 @@ def build_training_model(cfg: ModelConfig, schema: Optional[Any] = None,
                         deconv_kernel_sizes=tuple(cfg.deconv_kernel_sizes),
                         visibility_head=cfg.visibility_head,
                         backbone_kwargs=dict(cfg.backbone_kwargs))
-    idx = cfg.output_keypoint_indices
-    if idx is not None and not all(0 <= int(i) < schema.num_keypoints for i in idx):
-        raise ConfigError(f"model.output_keypoint_indices {list(idx)}: each must be a keypoint "
-                          f"of model.schema (0..{schema.num_keypoints - 1})")
+    try:                    # the estimator's own check, named as the config key
+        idx = check_output_indices(cfg.output_keypoint_indices, schema.num_keypoints,
+                                   "model.output_keypoint_indices")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         model = build_estimator(arch, codec, schema.flip_indices, name=name or cfg.name,
                                 schema=schema, flip_test=cfg.flip_test,
