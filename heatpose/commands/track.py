@@ -251,11 +251,9 @@ def detector_threshold(args: argparse.Namespace) -> float:
     return DET_SCORE_THR
 
 
-def draw_options(args: argparse.Namespace) -> Optional[dict]:
-    """:func:`~heatpose.tracking.output.draw_tracks` options of ``add_draw_args`` flags (None:
-    ``--no-draw``)."""
-    if args.no_draw:
-        return None
+def draw_options(args: argparse.Namespace) -> dict:
+    """:func:`~heatpose.tracking.output.draw_tracks` options of ``add_draw_args`` flags (called
+    only when drawing: ``--no-draw`` draws nothing)."""
     return {"kpt_thr": args.kpt_thr, "radius": args.radius, "thickness": args.line_width,
             "show_boxes": not args.no_boxes}
 
