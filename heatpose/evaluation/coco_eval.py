@@ -214,9 +214,9 @@ def evaluate_coco(gt: GtLike, results: Sequence[dict], sigmas: Sequence[float],
             ([x, y, score] × K, image pixels), ``score``, optional ``bbox`` (x, y, w, h).
         sigmas: K OKS sigmas (cast to float32 as MMPose's dataset metainfo stores them).
         use_area: divide OKS by the annotation ``area`` (else by 0.53·w·h of its box).
-        iou_type: ``keypoints``, ``keypoints_crowd`` (CrowdPose) or ``keypoints_wholebody``
-            (per-part and whole-body stats, :mod:`heatpose.evaluation.wholebody`).
-        iou_type: ``'keypoints'`` (10 stats) or ``'keypoints_crowd'`` (CrowdPose, 9 stats).
+        iou_type: ``keypoints`` (10 stats), ``keypoints_crowd`` (CrowdPose, 9 stats) or
+            ``keypoints_wholebody`` (per-part and whole-body stats,
+            :mod:`heatpose.evaluation.wholebody`).
 
     Returns:
         Ordered dict of the stat names (:data:`COCO_STAT_NAMES`: ``AP``, ``AP50``, ...,
