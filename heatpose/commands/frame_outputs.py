@@ -98,10 +98,11 @@ def skip_nonfinite(report: "Report", path: Any, indices: List[int]) -> None:
 
 def detect_frames(pipe: Any, frames: Iterable[Tuple[int, np.ndarray]],
                   failed: Dict[int, str]) -> Iterator[Tuple[int, np.ndarray, tuple]]:
-    """``(index, frame)`` pairs of a video with the frame's person boxes ``(boxes, scores)``
-    appended; a frame the detector fails on is left out (a jump in the indices: with tracking
-    it counts as a frame in which no one was seen, as an unreadable one does) and its error
-    kept in ``failed`` (index -> message; :func:`skip_failed_detections` reports them)."""
+    """``(index, frame)`` pairs (video frames, or the images of a tracked image set) with the
+    frame's person boxes ``(boxes, scores)`` appended; a frame the detector fails on is left
+    out (a jump in the indices: with tracking it counts as a frame in which no one was seen,
+    as an unreadable one does) and its error kept in ``failed`` (index -> message; the caller
+    reports them: :func:`skip_failed_detections` for a video, one line per file for images)."""
     for index, frame in frames:
         try:
             found = pipe.boxes(frame, index)
